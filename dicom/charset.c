@@ -6,12 +6,12 @@
  * character sets that sit in G0 (bytes 21-7E) or G1 (bytes A0-FF) of an
  * ISO 2022 code. Such values go through a small ISO 2022 state machine
  * (decode_iso2022): value 1 designates the initial G0 and G1 (PS3.5
- * 6.1.2.5.1), escape sequences redesignate them when code extensions are in
- * use (PS3.5 6.1.2.5.2), and value 1's sets come back before every control
- * character and delimiter (PS3.5 6.1.2.5.3). glibc's iconv converts the
- * characters of each set. UTF-8 is validated here; GB18030 and GBK go
- * through iconv in one piece, because their trail bytes overlap ASCII (a
- * 5C trail byte is not a backslash).
+ * 6.1.2.5.1), escape sequences redesignate them when code extensions are
+ * in use (PS3.5 6.1.2.4, 6.1.2.5), and value 1's sets come back before
+ * every control character and delimiter (PS3.5 6.1.2.5.3). glibc's iconv
+ * converts the characters of each set. UTF-8 is validated here; GB18030
+ * and GBK go through iconv in one piece, because their trail bytes overlap
+ * ASCII (a 5C trail byte is not a backslash).
  *
  * A dcm_charset caches iconv descriptors: one object is used by one thread
  * at a time (dicom.h, "Threads").
@@ -240,9 +240,10 @@ static bool is_ascii_letter(char c)
 }
 
 /* The spelling-insensitive key of a term: upper case, words and numbers
- * separated by one space, so that "iso_ir100", "ISO-IR 100" and "ISO IR
- * 100" all give "ISO IR 100" as pydicom's corrections do. False if the term
- * holds a byte no defined term has or is too long to be one. */
+ * separated by one space, so that the misspellings real files hold
+ * ("iso_ir100", "ISO-IR 100", "ISO IR 100", all corrected by pydicom too)
+ * give the key of "ISO_IR 100", "ISO IR 100". False if the term holds a
+ * byte no defined term has or is too long to be one. */
 static bool term_key(const char *text, size_t len, char key[TERM_KEY_MAX])
 {
     size_t key_len = 0;
@@ -356,11 +357,12 @@ static int parse_value(dcm_charset *cs, struct parse_state *state,
     return 0;
 }
 
-/* Value 1 decides the form and the initial sets (PS3.5 6.1.2.5.1). Two
- * tolerances: a multi-byte G0 set as value 1 (against PS3.3 Table C.12-4)
- * starts in ASCII, as ISO-2022-JP does; and with ISO_IR 192, GB18030 or
- * GBK first, which allow no code extension (PS3.5 6.1.2.4), the other
- * values are ignored, as they are in ISO 2022 values. */
+/* Value 1 decides the form and the initial sets (PS3.5 6.1.2.5.1).
+ * Tolerated against PS3.3 Table C.12-4: a multi-byte set as value 1, which
+ * puts KS X 1001 or GB2312 in G1 from the start, while JIS X 0208 and 0212
+ * wait for their escape and G0 starts in ASCII, as in ISO-2022-JP. ISO_IR
+ * 192, GB18030 and GBK allow no code extension (PS3.5 6.1.2.5.4): first,
+ * they make the other values moot; later, no escape reaches them. */
 static void settle(dcm_charset *cs, const struct parse_state *state)
 {
     const struct term *first = state->first;
@@ -397,6 +399,8 @@ dcm_charset *dcm_charset_parse(const char *value, size_t len, dcm_error *err)
         dcm_fail(err, DCM_E_ARG, -1, "Specific Character Set: no bytes");
         return NULL;
     }
+    if (!value)
+        value = ""; /* no pointer arithmetic on NULL below */
     dcm_charset *cs = charset_new();
     if (!cs) {
         dcm_fail(err, DCM_E_NOMEM, -1,
@@ -495,16 +499,16 @@ struct decoder {
     uint8_t g0, g1;   /* enum gset: the sets designated now */
 };
 
-static int replace(struct decoder *d)
+static int add_replacement(struct decoder *d)
 {
     d->lossy = true;
     return text_char3(&d->out, REPLACEMENT);
 }
 
-static int replace_each(struct decoder *d, size_t count)
+static int add_replacements(struct decoder *d, size_t count)
 {
     for (size_t i = 0; i < count; i++) {
-        int rc = replace(d);
+        int rc = add_replacement(d);
         if (rc != 0)
             return rc;
     }
@@ -524,7 +528,7 @@ static int convert(struct decoder *d, uint8_t codec, const uint8_t *src,
     size_t in_left = len;
 
     if (cd == NO_CONVERTER)
-        return replace_each(d, (len + unit - 1) / unit);
+        return add_replacements(d, len / unit + (len % unit != 0));
     iconv(cd, NULL, NULL, NULL, NULL);
     while (in_left > 0) {
         int rc = text_reserve(&d->out, ICONV_ROOM);
@@ -540,7 +544,7 @@ static int convert(struct decoder *d, uint8_t codec, const uint8_t *src,
         in += skip;
         in_left -= skip;
         iconv(cd, NULL, NULL, NULL, NULL);
-        rc = replace(d);
+        rc = add_replacement(d);
         if (rc != 0)
             return rc;
     }
@@ -552,7 +556,7 @@ static int convert(struct decoder *d, uint8_t codec, const uint8_t *src,
 static int decode_ascii(struct decoder *d, const uint8_t *in, size_t len)
 {
     for (size_t i = 0; i < len; i++) {
-        int rc = in[i] < 0x80 ? text_byte(&d->out, in[i]) : replace(d);
+        int rc = in[i] < 0x80 ? text_byte(&d->out, in[i]) : add_replacement(d);
         if (rc != 0)
             return rc;
     }
@@ -604,7 +608,7 @@ static int decode_utf8(struct decoder *d, const uint8_t *in, size_t len)
         size_t bad_len = 0;
         size_t char_len = utf8_char_len(in + pos, len - pos, &bad_len);
         int rc = char_len > 0 ? text_append(&d->out, in + pos, char_len)
-                              : replace(d);
+                              : add_replacement(d);
         if (rc != 0)
             return rc;
         pos += char_len > 0 ? char_len : bad_len;
@@ -612,8 +616,8 @@ static int decode_utf8(struct decoder *d, const uint8_t *in, size_t len)
     return 0;
 }
 
-/* PS3.5 6.1.2.5.3: value 1's sets are active again at the start of the
- * value, before every control character and before every delimiter. */
+/* Value 1's sets are active at the start of a value (PS3.5 6.1.2.5.1) and
+ * again before every control character and delimiter (PS3.5 6.1.2.5.3). */
 static void restore_initial_sets(struct decoder *d)
 {
     d->g0 = d->cs->initial_g0;
@@ -640,7 +644,7 @@ static const struct escape *find_escape(const uint8_t *bytes, size_t len)
 }
 
 /* An escape sequence at in (ISO 2022: ESC, intermediate bytes 20-2F, a
- * final byte 30-7E) designating a set to G0 or G1 (PS3.5 6.1.2.5.2). An
+ * final byte 30-7E) designating a set to G0 or G1 (PS3.5 6.1.2.5). An
  * unknown or cut-off sequence becomes one U+FFFD. Sets not named in
  * (0008,0005) are honoured too: the escape says what the bytes are. */
 static int designate(struct decoder *d, const uint8_t *in, size_t avail,
@@ -652,12 +656,12 @@ static int designate(struct decoder *d, const uint8_t *in, size_t avail,
         end++;
     if (end == avail || in[end] < 0x30 || in[end] > 0x7E) {
         *used = end;
-        return replace(d);
+        return add_replacement(d);
     }
     *used = end + 1;
     const struct escape *escape = find_escape(in + 1, end);
     if (!escape)
-        return replace(d);
+        return add_replacement(d);
     if (escape->to_g1)
         d->g1 = escape->gset;
     else
@@ -688,7 +692,7 @@ static int decode_g0_pairs(struct decoder *d, const uint8_t *in,
         if (rc != 0)
             return rc;
     }
-    return pos < run ? replace(d) : 0;
+    return pos < run ? add_replacement(d) : 0;
 }
 
 /* JIS X 0201 katakana (ISO-IR 13): A1-DF are U+FF61-U+FF9F in order. */
@@ -697,7 +701,7 @@ static int decode_katakana(struct decoder *d, const uint8_t *in, size_t len)
     for (size_t i = 0; i < len; i++) {
         int rc = in[i] >= 0xA1 && in[i] <= 0xDF
                      ? text_char3(&d->out, (uint16_t)(0xFF61 + in[i] - 0xA1))
-                     : replace(d);
+                     : add_replacement(d);
         if (rc != 0)
             return rc;
     }
@@ -715,7 +719,7 @@ static int decode_g1_run(struct decoder *d, const uint8_t *in, size_t avail,
     *used = run;
     switch (d->g1) {
     case GSET_NONE:
-        return replace_each(d, run);
+        return add_replacements(d, run);
     case GSET_KATAKANA:
         return decode_katakana(d, in, run);
     default:
@@ -792,6 +796,8 @@ char *dcm_charset_decode(const dcm_charset *cs, dcm_vr vr,
         dcm_fail(err, DCM_E_ARG, -1, "text value to decode: no bytes");
         return NULL;
     }
+    if (!bytes)
+        bytes = (const uint8_t *)""; /* no pointer arithmetic on NULL */
     int rc = text_reserve(&d.out, len);
     if (rc == 0)
         rc = decode_value(&d, bytes, len);

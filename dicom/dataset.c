@@ -487,6 +487,12 @@ static bool vr_is_number(dcm_vr vr)
     }
 }
 
+/* Bytes of one value of a binary number VR: AT is two 16-bit numbers. */
+static size_t number_size(dcm_vr vr)
+{
+    return vr == DCM_VR_AT ? 4 : dcm_vr_unit_size(vr);
+}
+
 /* The whole value in memory: the inline bytes, or a fresh copy (NUL
  * terminated) that the caller frees through *to_free. */
 static const uint8_t *value_bytes(const dcm_element *el, uint8_t **to_free,
@@ -526,7 +532,7 @@ size_t dcm_element_value_count(const dcm_element *el)
     if (len == 0)
         return 0;
     if (vr_is_number(vr))
-        return (size_t)(len / dcm_vr_unit_size(vr));
+        return (size_t)(len / number_size(vr));
     if (!dcm_vr_is_string(vr) || vr_single_valued_text(vr))
         return 1;
     uint8_t *owned;
@@ -606,10 +612,10 @@ static int string_value_at(const dcm_element *el, size_t index, char *buf,
 static int number_bytes(const dcm_element *el, size_t index, uint8_t out[8],
                         dcm_error *err)
 {
-    size_t unit = dcm_vr_unit_size((dcm_vr)el->vr);
+    size_t size = number_size((dcm_vr)el->vr);
     if (index >= dcm_element_value_count(el))
         return dcm_fail(err, DCM_E_NOT_FOUND, -1, "no value %zu", index);
-    return dcm_element_read(el, (uint64_t)index * unit, out, unit, err);
+    return dcm_element_read(el, (uint64_t)index * size, out, size, err);
 }
 
 static uint64_t little_endian(const uint8_t *b, size_t n)

@@ -355,7 +355,9 @@ void dcm_charset_free(dcm_charset *cs);
 /* Decodes a string value of the given VR to UTF-8, NUL-terminated, owned
  * by the caller. ISO 2022 escapes are honoured and reset as PS3.5 6.1.2.5.3
  * says (at value and PN component group delimiters, and at control
- * characters). Undecodable bytes become U+FFFD and set *lossy if given. */
+ * characters). Undecodable bytes become U+FFFD and set *lossy to true if
+ * lossy is given (it is never set back to false, so that a caller can
+ * collect it over many values). */
 char *dcm_charset_decode(const dcm_charset *cs, dcm_vr vr,
                          const uint8_t *bytes, size_t len, size_t *out_len,
                          bool *lossy, dcm_error *err);

@@ -246,6 +246,16 @@ static int check_fits(reader *r, const header *h, uint64_t length,
     return DCM_OK;
 }
 
+/* An element or item header that itself crosses the end of its enclosing
+ * item or sequence. */
+static int past_end(reader *r, const header *h, uint64_t end)
+{
+    return dcm_fail(r->err, DCM_E_INVALID, (int64_t)h->offset,
+                    "(%04X,%04X) starts inside but runs past the end of its "
+                    "item or sequence at offset %llu", DCM_TAG_GROUP(h->tag),
+                    DCM_TAG_ELEMENT(h->tag), (unsigned long long)end);
+}
+
 /* Reads a value into el: copied if small, else referenced. */
 static int read_value(reader *r, encoding enc, dcm_element *el, uint64_t length)
 {
@@ -320,6 +330,8 @@ static int parse_sequence(reader *r, encoding enc, dcm_element *seq,
         int rc = read_header(r, (encoding){false, enc.big_endian}, &item);
         if (rc < 0)
             return rc;
+        if (end != NO_END && r->pos > end)
+            return past_end(r, &item, end);
         if (item.tag == DCM_TAG_SEQUENCE_DELIMITATION) {
             if (end == NO_END)
                 return DCM_OK;
@@ -623,6 +635,8 @@ static int parse_items(reader *r, encoding enc, dcm_dataset *ds, uint64_t end,
         int rc = read_header(r, enc, &h);
         if (rc < 0)
             return rc;
+        if (end != NO_END && r->pos > end)
+            return past_end(r, &h, end);
         if (h.tag == DCM_TAG_ITEM_DELIMITATION) {
             if (end == NO_END)
                 return DCM_OK;

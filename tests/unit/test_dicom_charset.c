@@ -462,6 +462,9 @@ static void test_invalid_utf8(void **state)
     EXPECT_LOSSY("ISO_IR 192", DCM_VR_LO, "\347\216", FFFD);
     /* Overlong, surrogate and past U+10FFFF. */
     EXPECT_LOSSY("ISO_IR 192", DCM_VR_LO, "\300\257", FFFD FFFD);
+    EXPECT_LOSSY("ISO_IR 192", DCM_VR_LO, "\340\200\257", FFFD FFFD FFFD);
+    EXPECT_LOSSY("ISO_IR 192", DCM_VR_LO, "\360\200\200\257",
+                 FFFD FFFD FFFD FFFD);
     EXPECT_LOSSY("ISO_IR 192", DCM_VR_LO, "\355\240\200", FFFD FFFD FFFD);
     EXPECT_LOSSY("ISO_IR 192", DCM_VR_LO, "\364\220\200\200",
                  FFFD FFFD FFFD FFFD);
@@ -528,8 +531,14 @@ static void test_tolerated_charsets(void **state)
          i++)
         check_decode(latin1_spellings[i], latin1_spellings[i], DCM_VR_PN,
                      "\351", 1, "\303\251", 2, false);
+    /* Lower case, padded with a NUL as some writers do. */
     dcm_charset *cs = dcm_charset_parse("gb18030\0", 8, NULL);
     assert_non_null(cs);
+    char *out = dcm_charset_decode(cs, DCM_VR_PN, (const uint8_t *)"\315\365",
+                                   2, NULL, NULL, NULL);
+    assert_non_null(out);
+    assert_string_equal(out, "\347\216\213");
+    free(out);
     dcm_charset_free(cs);
 }
 
