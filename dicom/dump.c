@@ -188,12 +188,22 @@ static const char *keyword_of(const dcm_dataset *ds, uint32_t tag)
     return entry ? entry->keyword : "Unknown Tag & Data";
 }
 
+/* Characters (not bytes) of UTF-8 text, for column alignment. */
+static int utf8_width(const char *s)
+{
+    int width = 0;
+    for (; *s; s++)
+        width += ((unsigned char)*s & 0xC0) != 0x80;
+    return width;
+}
+
 static void print_line(FILE *out, int indent, uint32_t tag, const char *vr,
                        const char *value, const char *length, size_t vm,
                        const char *keyword)
 {
-    int used = fprintf(out, "%*s(%04x,%04x) %s %s", indent * 2, "",
-                       DCM_TAG_GROUP(tag), DCM_TAG_ELEMENT(tag), vr, value);
+    fprintf(out, "%*s(%04x,%04x) %s %s", indent * 2, "", DCM_TAG_GROUP(tag),
+            DCM_TAG_ELEMENT(tag), vr, value);
+    int used = indent * 2 + 15 + utf8_width(value);
     int column = indent * 2 + 15 + VALUE_COLUMN;
     fprintf(out, "%*s #%4s, %zu %s\n", used < column ? column - used : 0, "",
             length, vm, keyword);

@@ -289,9 +289,17 @@ static int read_value(reader *r, encoding enc, dcm_element *el, uint64_t length)
         return dcm_fail(r->err, DCM_E_NOMEM, (int64_t)r->pos,
                         "out of memory for a %llu-byte value",
                         (unsigned long long)length);
-    int rc = dcm_source_read(r->src, r->pos, v->u.bytes, (size_t)length, r->err);
-    if (rc < 0)
-        return rc;
+    if (length <= READ_BUFFER_BYTES) { /* usually: from the read window */
+        const uint8_t *p = peek(r, (size_t)length);
+        if (!p)
+            return r->err ? r->err->code : DCM_E_TRUNCATED;
+        memcpy(v->u.bytes, p, (size_t)length);
+    } else {
+        int rc = dcm_source_read(r->src, r->pos, v->u.bytes, (size_t)length,
+                                 r->err);
+        if (rc < 0)
+            return rc;
+    }
     v->u.bytes[length] = 0; /* strings can be read as C strings */
     if (swap)
         dcm_swap_bytes(v->u.bytes, (size_t)length, unit);
@@ -856,6 +864,8 @@ void dcm_file_free(dcm_file *file)
 static int switch_to_inflated(reader *r, dcm_file *file,
                               const dcm_read_options *opt)
 {
+    if (!r->window && !(r->window = malloc(READ_BUFFER_BYTES)))
+        return dcm_fail(r->err, DCM_E_NOMEM, -1, "out of memory");
     dcm_source *inflated = inflate_rest(r, opt ? opt->temp_dir : NULL);
     if (!inflated)
         return r->err ? r->err->code : DCM_E_INVALID;
@@ -913,9 +923,10 @@ static dcm_file *open_source(dcm_source *src, const dcm_read_options *opt,
     reader r;
     memset(&r, 0, sizeof r);
     r.err = err;
+    bool in_memory = dcm_source_memory(src, 0) != NULL;
     if (!file || !(file->meta = dcm_dataset_new()) ||
         !(file->dataset = dcm_dataset_new()) ||
-        !(r.window = malloc(READ_BUFFER_BYTES))) {
+        (!in_memory && !(r.window = malloc(READ_BUFFER_BYTES)))) {
         free(r.window);
         dcm_file_free(file);
         dcm_source_unref(src);

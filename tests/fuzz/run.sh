@@ -1,0 +1,43 @@
+#!/bin/sh
+# run.sh BUILD_DIR smoke|long - runs every fuzz harness built in BUILD_DIR.
+#   smoke: a fixed number of runs from a fixed seed (part of make test);
+#   long:  FUZZ_SECONDS seconds each (make fuzz), growing the corpus.
+# Seeds come from the pydicom test corpus; findings land in
+# BUILD_DIR/fuzz-artifacts/ and make the script fail.
+set -eu
+build=$1
+mode=$2
+here=$(cd "$(dirname "$0")" && pwd)
+data=${SIREN_PYDICOM_DATA:-/usr/lib/python3/dist-packages/pydicom/data}
+smoke_runs=${FUZZ_SMOKE_RUNS:-20000}
+
+corpus="$build/fuzz-corpus/dicom_read"
+if [ ! -d "$corpus" ]; then
+    mkdir -p "$corpus"
+    # Seeds: every corpus file up to 64 KiB (larger ones slow each run).
+    find "$data/test_files" "$data/charset_files" -type f -size -64k \
+        ! -name '*.txt' ! -name '*.json' ! -name '*.py' -exec cp {} "$corpus/" \;
+fi
+mkdir -p "$build/fuzz-artifacts"
+
+for harness in "$build"/tests/fuzz_*; do
+    [ -x "$harness" ] || continue
+    name=$(basename "$harness")
+    case "$mode" in
+    smoke) limit="-runs=$smoke_runs -seed=1" ;;
+    long) limit="-max_total_time=${FUZZ_SECONDS:-60}" ;;
+    *) echo "usage: $0 BUILD_DIR smoke|long" >&2; exit 2 ;;
+    esac
+    echo "fuzz: $name ($mode)"
+    # shellcheck disable=SC2086
+    "$harness" $limit -max_len=262144 -timeout=10 -rss_limit_mb=2048 \
+        -dict="$here/dicom.dict" -print_final_stats=1 \
+        -artifact_prefix="$build/fuzz-artifacts/$name-" \
+        "$corpus" 2>"$build/fuzz-artifacts/$name.log" || {
+        tail -40 "$build/fuzz-artifacts/$name.log" >&2
+        echo "fuzz: $name found a problem; see $build/fuzz-artifacts/" >&2
+        exit 1
+    }
+    grep -E '^stat::(number_of_executed_units|peak_rss_mb)' \
+        "$build/fuzz-artifacts/$name.log" | sed 's/^/  /'
+done
