@@ -199,7 +199,8 @@ typedef struct dcm_limits {
     uint64_t max_elements;       /* elements in one file, at all levels */
     uint64_t max_fragments;      /* fragments of one encapsulated value */
     uint64_t max_total_bytes;    /* the input */
-    uint64_t max_memory_bytes;   /* value bytes one file keeps in memory */
+    uint64_t max_memory_bytes;   /* memory one file's tree and the values
+                                    it holds in memory may take */
     uint64_t max_inflated_bytes; /* a deflated dataset, once inflated */
     uint32_t inline_value_bytes; /* longer values are referenced, not read */
 } dcm_limits;
@@ -439,7 +440,9 @@ typedef struct dcm_write_options {
 int dcm_write_file(const dcm_dataset *ds, const dcm_write_options *options,
                    dcm_write_fn write, void *ctx, dcm_error *err);
 /* The same into a new file at path (created 0600, fsync'ed before return;
- * replaced only if complete: written to a temporary name, then renamed). */
+ * replaced only if complete: written to a temporary name, then renamed,
+ * then the directory fsync'ed). DCM_E_IO from that last step means the
+ * file is complete at path but its name may not survive a crash. */
 int dcm_write_file_path(const dcm_dataset *ds,
                         const dcm_write_options *options, const char *path,
                         dcm_error *err);

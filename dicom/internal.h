@@ -87,6 +87,9 @@ struct dcm_dataset {
     dcm_dataset *parent;       /* enclosing dataset of an item */
     const dcm_ts *syntax;      /* top level only: see dcm_dataset_syntax */
     bool undefined_length;     /* item as read */
+    uint64_t input_offset;     /* where the item's tag was in the input (0:
+                                  not read from input); DICOMDIR offsets
+                                  refer to it */
 };
 
 /* Frees what an element holds (not the element struct itself). */

@@ -211,13 +211,32 @@ static dcm_vr implicit_vr(const dcm_dataset *ds, uint32_t tag)
 
 /* ---- values --------------------------------------------------------------- */
 
-static int count_element(reader *r, uint64_t offset)
+/* Memory the tree takes besides values, charged against max_memory_bytes
+ * so that a file of many tiny elements or items is bounded too: an element
+ * slot (arrays grow by doubling, so up to twice its size), an item's
+ * dataset with its first array of elements. */
+#define ELEMENT_COST (2 * sizeof(dcm_element))
+#define ITEM_COST (sizeof(dcm_dataset) + sizeof(dcm_dataset *) + \
+                   8 * sizeof(dcm_element))
+
+static int charge_memory(reader *r, uint64_t bytes, uint64_t offset)
+{
+    if (!dcm_add_fits(r->memory_bytes, bytes, r->limits.max_memory_bytes))
+        return dcm_fail(r->err, DCM_E_LIMIT, (int64_t)offset,
+                        "the dataset needs more memory than max_memory_bytes "
+                        "(%llu)", (unsigned long long)r->limits.max_memory_bytes);
+    r->memory_bytes += bytes;
+    return DCM_OK;
+}
+
+/* Counts an element or item against max_elements and max_memory_bytes. */
+static int count_element(reader *r, uint64_t offset, uint64_t cost)
 {
     if (++r->element_count > r->limits.max_elements)
         return dcm_fail(r->err, DCM_E_LIMIT, (int64_t)offset,
                         "more than %llu elements (limit max_elements)",
                         (unsigned long long)r->limits.max_elements);
-    return DCM_OK;
+    return charge_memory(r, cost, offset);
 }
 
 /* Checks that a value of length bytes at the current position fits the
@@ -278,11 +297,9 @@ static int read_value(reader *r, encoding enc, dcm_element *el, uint64_t length)
         r->pos += length;
         return DCM_OK;
     }
-    if (!dcm_add_fits(r->memory_bytes, length + 1, r->limits.max_memory_bytes))
-        return dcm_fail(r->err, DCM_E_LIMIT, (int64_t)r->pos,
-                        "values held in memory exceed max_memory_bytes (%llu)",
-                        (unsigned long long)r->limits.max_memory_bytes);
-    r->memory_bytes += length + 1;
+    int rc = charge_memory(r, length + 1, r->pos);
+    if (rc < 0)
+        return rc;
     v->storage = DCM_STORE_INLINE;
     v->u.bytes = malloc((size_t)length + 1);
     if (!v->u.bytes)
@@ -295,8 +312,7 @@ static int read_value(reader *r, encoding enc, dcm_element *el, uint64_t length)
             return r->err ? r->err->code : DCM_E_TRUNCATED;
         memcpy(v->u.bytes, p, (size_t)length);
     } else {
-        int rc = dcm_source_read(r->src, r->pos, v->u.bytes, (size_t)length,
-                                 r->err);
+        rc = dcm_source_read(r->src, r->pos, v->u.bytes, (size_t)length, r->err);
         if (rc < 0)
             return rc;
     }
@@ -354,7 +370,7 @@ static int parse_sequence(reader *r, encoding enc, dcm_element *seq,
                             "(%04X,%04X), found (%04X,%04X)",
                             DCM_TAG_GROUP(h->tag), DCM_TAG_ELEMENT(h->tag),
                             DCM_TAG_GROUP(item.tag), DCM_TAG_ELEMENT(item.tag));
-        if ((rc = count_element(r, item.offset)) < 0)
+        if ((rc = count_element(r, item.offset, ITEM_COST)) < 0)
             return rc;
         if (item.length != DCM_UNDEFINED_LENGTH &&
             (rc = check_fits(r, &item, item.length, end)) < 0)
@@ -363,6 +379,7 @@ static int parse_sequence(reader *r, encoding enc, dcm_element *seq,
         if (!ds)
             return DCM_E_NOMEM;
         ds->undefined_length = item.length == DCM_UNDEFINED_LENGTH;
+        ds->input_offset = item.offset;
         rc = parse_items(r, enc, ds, end_of(r, item.length), depth + 1);
         if (rc < 0)
             return rc;
@@ -381,6 +398,9 @@ static int add_fragment(reader *r, dcm_element *el, const header *item)
                         "more than %llu pixel data fragments "
                         "(limit max_fragments)",
                         (unsigned long long)r->limits.max_fragments);
+    int rc = charge_memory(r, 2 * sizeof(dcm_value), item->offset);
+    if (rc < 0)
+        return rc;
     if (count == el->u.frag.capacity) {
         size_t capacity = count ? count * 2 : 8;
         dcm_value *bigger = realloc(el->u.frag.frags, capacity * sizeof *bigger);
@@ -541,7 +561,7 @@ static int parse_un_sequence(reader *r, dcm_element *el, const header *h,
 static int parse_element(reader *r, encoding enc, dcm_dataset *ds,
                          const header *h, uint64_t end, uint32_t depth)
 {
-    int rc = count_element(r, h->offset);
+    int rc = count_element(r, h->offset, ELEMENT_COST);
     if (rc < 0)
         return rc;
     dcm_vr vr = enc.explicit_vr ? h->vr : implicit_vr(ds, h->tag);

@@ -63,9 +63,20 @@ const char *dcm_vr_name(dcm_vr vr)
 
 dcm_vr dcm_vr_from_chars(uint8_t first, uint8_t second)
 {
-    for (int vr = DCM_VR_NONE + 1; vr < DCM_VR_COUNT; vr++)
-        if (vr_table[vr].name[0] == first && vr_table[vr].name[1] == second)
-            return (dcm_vr)vr;
+    /* The enum is in alphabetical order of the names: binary search. */
+    int low = DCM_VR_NONE + 1, high = DCM_VR_COUNT - 1;
+    while (low <= high) {
+        int mid = low + (high - low) / 2;
+        const char *name = vr_table[mid].name;
+        int order = (uint8_t)name[0] != first ? (uint8_t)name[0] - first
+                                              : (uint8_t)name[1] - second;
+        if (order == 0)
+            return (dcm_vr)mid;
+        if (order < 0)
+            low = mid + 1;
+        else
+            high = mid - 1;
+    }
     return DCM_VR_NONE;
 }
 

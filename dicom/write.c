@@ -26,13 +26,31 @@
 #define OUT_BUFFER_BYTES (256u << 10)
 #define COPY_CHUNK_BYTES (1u << 20)
 
+/* DICOMDIR (PS3.10 8): directory records point at each other by their
+ * byte offset from the start of the file. Rewriting moves every record, so
+ * a DICOMDIR is written twice: the first pass only counts bytes and notes
+ * where each record lands; the second writes, translating each offset from
+ * the record it pointed to in the input to where that record is now. */
+typedef struct record_move {
+    uint64_t from, to;
+} record_move;
+
+typedef struct relocation {
+    const dcm_element *records; /* the Directory Record Sequence */
+    record_move *moves;         /* sorted by from after the first pass */
+    size_t count, capacity;
+    bool measuring;             /* first pass */
+} relocation;
+
 typedef struct writer {
     dcm_write_fn write;
     void *ctx;
     uint8_t *buf;
     size_t len;
+    uint64_t position;  /* bytes emitted so far (before any deflate) */
     bool explicit_vr;
-    z_stream *deflate; /* non-NULL while writing a deflated dataset */
+    z_stream *deflate;  /* non-NULL while writing a deflated dataset */
+    relocation *dicomdir; /* non-NULL while writing a DICOMDIR */
     dcm_error *err;
 } writer;
 
@@ -81,6 +99,7 @@ static int flush(writer *w)
 
 static int emit(writer *w, const void *data, size_t len)
 {
+    w->position += len;
     if (w->len + len > OUT_BUFFER_BYTES) {
         int rc = flush(w);
         if (rc < 0)
@@ -192,11 +211,33 @@ static int even_length(uint64_t length, uint32_t tag, dcm_error *err,
 
 static int write_items(writer *w, const dcm_dataset *ds, bool top_level);
 
+/* First DICOMDIR pass: where a directory record item starts now. */
+static int note_record(writer *w, const dcm_dataset *record)
+{
+    relocation *dir = w->dicomdir;
+    if (dir->count == dir->capacity) {
+        size_t capacity = dir->capacity ? dir->capacity * 2 : 64;
+        record_move *bigger = realloc(dir->moves, capacity * sizeof *bigger);
+        if (!bigger)
+            return dcm_fail(w->err, DCM_E_NOMEM, -1, "out of memory");
+        dir->moves = bigger;
+        dir->capacity = capacity;
+    }
+    dir->moves[dir->count++] =
+        (record_move){.from = record->input_offset, .to = w->position};
+    return DCM_OK;
+}
+
 static int write_sequence(writer *w, const dcm_element *el)
 {
+    bool records = w->dicomdir && w->dicomdir->measuring &&
+                   el == w->dicomdir->records;
     int rc = emit_header(w, el->tag, DCM_VR_SQ, DCM_UNDEFINED_LENGTH);
     for (size_t i = 0; i < el->u.seq.count && rc == DCM_OK; i++) {
-        rc = emit_tag_length(w, DCM_TAG_ITEM, DCM_UNDEFINED_LENGTH);
+        if (records)
+            rc = note_record(w, el->u.seq.items[i]);
+        if (rc == DCM_OK)
+            rc = emit_tag_length(w, DCM_TAG_ITEM, DCM_UNDEFINED_LENGTH);
         if (rc == DCM_OK)
             rc = write_items(w, el->u.seq.items[i], false);
         if (rc == DCM_OK)
@@ -225,8 +266,58 @@ static int write_fragments(writer *w, const dcm_element *el)
     return rc;
 }
 
+/* The DICOMDIR elements whose values are offsets of directory records. */
+static bool is_record_offset(uint32_t tag)
+{
+    return tag == DCM_TAG(0x0004, 0x1200) || tag == DCM_TAG(0x0004, 0x1202) ||
+           tag == DCM_TAG(0x0004, 0x1400) || tag == DCM_TAG(0x0004, 0x1420);
+}
+
+static int compare_moves(const void *a, const void *b)
+{
+    const record_move *x = a, *y = b;
+    return x->from < y->from ? -1 : x->from > y->from;
+}
+
+/* Second DICOMDIR pass: an offset, moved to where its record is now (0
+ * means "none" and stays 0). */
+static int write_record_offset(writer *w, const dcm_element *el)
+{
+    uint8_t value[4];
+    if (el->u.value.length != 4 ||
+        dcm_value_read(&el->u.value, el->source, 0, value, 4, w->err) < 0)
+        return dcm_fail(w->err, DCM_E_INVALID, -1, "(%04X,%04X) is not a "
+                        "4-byte offset", DCM_TAG_GROUP(el->tag),
+                        DCM_TAG_ELEMENT(el->tag));
+    uint64_t from = (uint64_t)value[0] | (uint64_t)value[1] << 8 |
+                    (uint64_t)value[2] << 16 | (uint64_t)value[3] << 24;
+    uint64_t to = 0;
+    if (from != 0) {
+        record_move key = {.from = from};
+        const record_move *move =
+            w->dicomdir->count == 0
+                ? NULL
+                : bsearch(&key, w->dicomdir->moves, w->dicomdir->count,
+                          sizeof key, compare_moves);
+        if (!move)
+            return dcm_fail(w->err, DCM_E_INVALID, -1, "(%04X,%04X): offset "
+                            "%llu points to no directory record",
+                            DCM_TAG_GROUP(el->tag), DCM_TAG_ELEMENT(el->tag),
+                            (unsigned long long)from);
+        to = move->to;
+    }
+    if (to > UINT32_MAX)
+        return dcm_fail(w->err, DCM_E_LIMIT, -1, "DICOMDIR larger than 4 GiB");
+    put32(value, (uint32_t)to);
+    int rc = emit_header(w, el->tag, DCM_VR_UL, 4);
+    return rc < 0 ? rc : emit(w, value, 4);
+}
+
 static int write_element(writer *w, const dcm_element *el)
 {
+    if (w->dicomdir && !w->dicomdir->measuring && is_record_offset(el->tag) &&
+        el->kind == DCM_KIND_VALUE)
+        return write_record_offset(w, el);
     switch (el->kind) {
     case DCM_KIND_SEQUENCE:
         return write_sequence(w, el);
@@ -268,15 +359,22 @@ static int write_items(writer *w, const dcm_dataset *ds, bool top_level)
 
 /* ---- transfer syntax checks ------------------------------------------------- */
 
+static bool encapsulated_pixels(const dcm_dataset *ds)
+{
+    const dcm_element *pixels = dcm_dataset_find(ds, DCM_TAG_PIXEL_DATA);
+    return pixels && pixels->kind == DCM_KIND_FRAGMENTS;
+}
+
 /* The syntax to write ds in: the one asked for, else the dataset's own
- * encapsulated syntax, else Explicit VR Little Endian. */
+ * encapsulated syntax if its pixel data is encapsulated, else Explicit VR
+ * Little Endian. */
 static const dcm_ts *target_syntax(const dcm_dataset *ds, const char *uid,
                                    dcm_error *err)
 {
     const dcm_ts *ts;
     if (uid)
         ts = dcm_ts_find(uid);
-    else if (ds->syntax && ds->syntax->encapsulated)
+    else if (ds->syntax && ds->syntax->encapsulated && encapsulated_pixels(ds))
         ts = ds->syntax;
     else
         ts = dcm_ts_find(DCM_TS_EXPLICIT_LE);
@@ -314,6 +412,8 @@ static int check_pixel_encoding(const dcm_dataset *ds, const dcm_ts *ts,
                     "pixel data is encoded as %s; writing it as %s needs "
                     "transcoding", have, ts->name);
 }
+
+static const dcm_element *directory_records(const dcm_dataset *ds);
 
 /* ---- datasets ---------------------------------------------------------------- */
 
@@ -362,6 +462,10 @@ int dcm_write_dataset(const dcm_dataset *ds, const char *ts_uid,
     int rc = check_pixel_encoding(ds, ts, err);
     if (rc < 0)
         return rc;
+    if (directory_records(ds))
+        return dcm_fail(err, DCM_E_UNSUPPORTED, -1, "a DICOMDIR is a file "
+                        "(its offsets count from the file meta), not a "
+                        "dataset to send");
     writer w;
     if ((rc = writer_init(&w, write, ctx, err)) < 0)
         return rc;
@@ -459,6 +563,60 @@ static int write_meta(writer *w, const dcm_dataset *meta)
     return rc;
 }
 
+static int discard(void *ctx, const void *data, size_t len)
+{
+    (void)ctx;
+    (void)data;
+    (void)len;
+    return 0;
+}
+
+/* Meta then dataset, through a fresh writer. */
+static int write_pass(const dcm_dataset *ds, const dcm_dataset *meta,
+                      const dcm_ts *ts, int level, dcm_write_fn write,
+                      void *ctx, relocation *dicomdir, dcm_error *err)
+{
+    writer w;
+    int rc = writer_init(&w, write, ctx, err);
+    if (rc < 0)
+        return rc;
+    w.dicomdir = dicomdir;
+    rc = write_meta(&w, meta);
+    if (rc == DCM_OK)
+        rc = write_body(&w, ds, ts, level);
+    free(w.buf);
+    return rc;
+}
+
+static const dcm_element *directory_records(const dcm_dataset *ds)
+{
+    const dcm_element *el = dcm_dataset_find(ds, DCM_TAG(0x0004, 0x1220));
+    return el && el->kind == DCM_KIND_SEQUENCE ? el : NULL;
+}
+
+/* The two passes of a DICOMDIR (see struct relocation). */
+static int write_dicomdir(const dcm_dataset *ds, const dcm_dataset *meta,
+                          const dcm_ts *ts, dcm_write_fn write, void *ctx,
+                          dcm_error *err)
+{
+    if (strcmp(ts->uid, DCM_TS_EXPLICIT_LE) != 0)
+        return dcm_fail(err, DCM_E_UNSUPPORTED, -1, "a DICOMDIR is written "
+                        "only as Explicit VR Little Endian (PS3.10), not as "
+                        "%s", ts->name);
+    relocation dir = {.records = directory_records(ds), .measuring = true};
+    int rc = write_pass(ds, meta, ts, Z_DEFAULT_COMPRESSION, discard, NULL,
+                        &dir, err);
+    if (rc == DCM_OK) {
+        if (dir.count > 0)
+            qsort(dir.moves, dir.count, sizeof *dir.moves, compare_moves);
+        dir.measuring = false;
+        rc = write_pass(ds, meta, ts, Z_DEFAULT_COMPRESSION, write, ctx, &dir,
+                        err);
+    }
+    free(dir.moves);
+    return rc;
+}
+
 int dcm_write_file(const dcm_dataset *ds, const dcm_write_options *options,
                    dcm_write_fn write, void *ctx, dcm_error *err)
 {
@@ -472,18 +630,14 @@ int dcm_write_file(const dcm_dataset *ds, const dcm_write_options *options,
     dcm_dataset *meta = dcm_dataset_new();
     if (!meta)
         return dcm_fail(err, DCM_E_NOMEM, -1, "out of memory");
-    writer w;
     rc = build_meta(ds, ts, options, meta, err);
-    if (rc == DCM_OK)
-        rc = writer_init(&w, write, ctx, err);
-    if (rc == DCM_OK) {
-        rc = write_meta(&w, meta);
-        if (rc == DCM_OK)
-            rc = write_body(&w, ds, ts,
-                            options ? options->deflate_level
-                                    : Z_DEFAULT_COMPRESSION);
-        free(w.buf);
-    }
+    if (rc == DCM_OK && directory_records(ds))
+        rc = write_dicomdir(ds, meta, ts, write, ctx, err);
+    else if (rc == DCM_OK)
+        rc = write_pass(ds, meta, ts,
+                        options ? options->deflate_level
+                                : Z_DEFAULT_COMPRESSION,
+                        write, ctx, NULL, err);
     dcm_dataset_free(meta);
     return rc;
 }

@@ -633,6 +633,32 @@ static void element_and_memory_limits(void **state)
     free(b.data);
 }
 
+/* Many tiny items cost memory for the tree, not for values: that memory
+ * is bounded by max_memory_bytes too. */
+static void tree_memory_bounded(void **state)
+{
+    (void)state;
+    bytes b = {0};
+    bytes_explicit_header(&b, 0x0008, 0x1140, "SQ", 0xFFFFFFFF);
+    for (int i = 0; i < 200000; i++) {
+        bytes_item(&b, 8);
+        bytes_explicit_header(&b, 0x0008, 0x0050, "SH", 0);
+    }
+    bytes_sequence_end(&b);
+    dcm_limits limits;
+    dcm_limits_default(&limits);
+    limits.max_memory_bytes = 16 << 20;
+    dcm_error err = {0};
+    assert_null(open_bytes(&b, &limits, NULL, &err));
+    assert_int_equal(err.code, DCM_E_LIMIT);
+    assert_non_null(strstr(err.message, "max_memory_bytes"));
+    limits.max_memory_bytes = 1ull << 30; /* with room, it reads */
+    dcm_file *f = open_bytes(&b, &limits, NULL, &err);
+    assert_non_null(f);
+    dcm_file_free(f);
+    free(b.data);
+}
+
 /* Deflates data (raw deflate, as PS3.5 A.5 asks). */
 static bytes deflated(const uint8_t *data, size_t len)
 {
@@ -763,6 +789,7 @@ int main(void)
         cmocka_unit_test(corpus_truncation),
         cmocka_unit_test(absurd_lengths),
         cmocka_unit_test(element_and_memory_limits),
+        cmocka_unit_test(tree_memory_bounded),
         cmocka_unit_test(deflate_read_and_bomb),
         cmocka_unit_test(typed_values),
         cmocka_unit_test(uids),

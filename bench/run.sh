@@ -1,0 +1,38 @@
+#!/bin/sh
+# bench/run.sh - the benchmarks behind docs/PERFORMANCE.md, side by side
+# with DCMTK in one run. `make bench` runs it after a Release build.
+#
+#   bench/run.sh [--rounds N] [--size-mib MIB] [--count N]
+#
+# Data goes to bench/out/ (git-ignored, made on first use, kept for the
+# next run; rm -rf bench/out to regenerate it). The results table is
+# printed and saved as bench/out/data_core.md. Environment: SIREN_BUILD
+# (build folder, default build), SIREN_BENCH_ROUNDS, SIREN_BENCH_SIZE_MIB.
+set -eu
+
+cd "$(dirname "$0")/.."
+build=${SIREN_BUILD:-build}
+
+for tool in dcm_rewrite gen_series; do
+    if [ ! -x "$build/tests/$tool" ]; then
+        echo "bench: $build/tests/$tool is missing: run 'make build' first" >&2
+        exit 1
+    fi
+done
+if ! command -v dcmconv >/dev/null 2>&1; then
+    echo "bench: dcmconv not found: apt-get install dcmtk" >&2
+    exit 1
+fi
+# The process runner (bench/runner.c says why it is C), rebuilt when its
+# source changes.
+mkdir -p bench/out
+runner=bench/out/runner
+if [ ! -x "$runner" ] || [ -n "$(find bench/runner.c -newer "$runner")" ]; then
+    ${CC:-cc} -O2 -std=c11 -Wall -Wextra -o "$runner" bench/runner.c
+fi
+
+# Debian's interpreter, as in CI (a pyenv python3 may come first in PATH).
+python=/usr/bin/python3
+[ -x "$python" ] || python=python3
+
+exec "$python" bench/data_core.py --build "$build" --runner "$runner" "$@"
