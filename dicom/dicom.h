@@ -50,11 +50,16 @@ enum dcm_error_code {
     DCM_E_UNSUPPORTED = -6, /* valid DICOM this code does not handle */
     DCM_E_NOT_FOUND = -7,   /* no such element / entry */
     DCM_E_ARG = -8,         /* the caller passed something unusable */
+    DCM_E_TIMEOUT = -9,     /* the peer took longer than a timeout allows */
+    DCM_E_CLOSED = -10,     /* the peer closed the connection */
+    DCM_E_ABORTED = -11,    /* the association was aborted (A-ABORT) */
+    DCM_E_REJECTED = -12,   /* the association was rejected (A-ASSOCIATE-RJ) */
 };
 
 /* Where and why something failed. offset is the byte offset in the input
  * (for deflated input: in the inflated stream, noted in the message) or -1
- * when no position applies. */
+ * when no position applies; for network errors the message names the peer
+ * where the caller gave one. */
 typedef struct dcm_error {
     int code;
     int64_t offset;
@@ -383,6 +388,9 @@ typedef struct dcm_read_options {
     /* Where a deflated dataset is inflated to (an unlinked file); NULL:
      * $TMPDIR, else /tmp. */
     const char *temp_dir;
+    /* The input is a bare dataset in transfer_syntax (required then), as
+     * DIMSE messages are: no preamble, meta or encoding detection. */
+    bool dataset_only;
 } dcm_read_options;
 
 /* Opens and parses a DICOM file: a Part 10 file (preamble, "DICM", meta) or
@@ -406,6 +414,9 @@ dcm_dataset *dcm_file_dataset(const dcm_file *file);
 const dcm_ts *dcm_file_transfer_syntax(const dcm_file *file);
 /* True if the input had the 128-byte preamble and "DICM". */
 bool dcm_file_had_preamble(const dcm_file *file);
+/* Where the dataset starts in the input (after the meta); for deflated
+ * input, where the deflated stream starts. */
+uint64_t dcm_file_dataset_offset(const dcm_file *file);
 
 /* ------------------------------------------------------------------------
  * Writing
@@ -446,6 +457,17 @@ int dcm_write_file(const dcm_dataset *ds, const dcm_write_options *options,
 int dcm_write_file_path(const dcm_dataset *ds,
                         const dcm_write_options *options, const char *path,
                         dcm_error *err);
+/* Writes the preamble, "DICM" and a file meta for a dataset that follows
+ * as bytes already encoded in ts_uid (a C-STORE data set received from the
+ * network, written to disk as it arrives). source_ae_title may be NULL. */
+int dcm_write_meta(const char *sop_class_uid, const char *sop_instance_uid,
+                   const char *ts_uid, const char *source_ae_title,
+                   dcm_write_fn write, void *ctx, dcm_error *err);
+/* Whether dcm_write_dataset could write ds in ts_uid (the syntax is known
+ * and writable, the pixel data needs no transcoding, ds is no DICOMDIR):
+ * checked before a C-STORE announces a data set it must then deliver. */
+int dcm_write_check(const dcm_dataset *ds, const char *ts_uid,
+                    dcm_error *err);
 /* Writes only the dataset (no preamble, no meta) in transfer syntax
  * ts_uid, as a DIMSE data set travels on the network. */
 int dcm_write_dataset(const dcm_dataset *ds, const char *ts_uid,
@@ -474,6 +496,347 @@ int dcm_dump_file(const dcm_file *file, FILE *out, dcm_error *err);
 /* Prints one dataset at the given indentation (in levels). */
 int dcm_dump_dataset(const dcm_dataset *ds, int indent, FILE *out,
                      dcm_error *err);
+
+
+/* ========================================================================
+ * Network: the DICOM Upper Layer (PS3.8) and DIMSE (PS3.7)
+ *
+ * An association runs over a transport (plain TCP here, TLS in tls/). The
+ * calls below block, each bounded by the timeouts of its configuration;
+ * one association is used by one thread at a time, and distinct
+ * associations are independent (the gateway runs one thread each).
+ * ======================================================================== */
+
+/* ---- transports ------------------------------------------------------- */
+
+typedef struct dcm_transport dcm_transport;
+
+typedef struct dcm_transport_ops {
+    /* Reads 1 to len bytes, waiting at most timeout_ms (< 0: no limit).
+     * Returns the count, or DCM_E_CLOSED at the end of the stream,
+     * DCM_E_TIMEOUT, DCM_E_IO. */
+    long (*read)(dcm_transport *t, void *buf, size_t len, int timeout_ms,
+                 dcm_error *err);
+    /* Writes all len bytes within timeout_ms. */
+    int (*write)(dcm_transport *t, const void *buf, size_t len,
+                 int timeout_ms, dcm_error *err);
+    /* Closes the connection and frees t. */
+    void (*close)(dcm_transport *t);
+} dcm_transport_ops;
+
+/* Every transport starts with this; implementations embed it first. */
+struct dcm_transport {
+    const dcm_transport_ops *ops;
+    char peer[64];  /* "address:port" of the other end, for logs */
+    void *identity; /* who the peer proved to be (TLS), or NULL; owned by
+                       the transport */
+};
+
+/* A listening TCP socket on address (NULL or "" for all) and port, with
+ * SO_REUSEADDR; returns the descriptor. */
+int dcm_tcp_listen(const char *address, const char *port, int backlog,
+                   dcm_error *err);
+/* The port a listening socket is bound to (for port "0"). */
+int dcm_tcp_local_port(int fd);
+/* Accepts one connection, returns its descriptor with TCP_NODELAY set
+ * (Nagle's algorithm and delayed ACKs cost ~40 ms per DIMSE exchange). */
+int dcm_tcp_accept(int listen_fd, char peer[64], dcm_error *err);
+/* Connects within timeout_ms; TCP_NODELAY set. Returns the descriptor. */
+int dcm_tcp_connect(const char *host, const char *port, int timeout_ms,
+                    char peer[64], dcm_error *err);
+/* A plain TCP transport over a connected socket (takes the descriptor). */
+dcm_transport *dcm_tcp_transport(int fd, const char *peer, dcm_error *err);
+
+/* ---- association parameters ------------------------------------------ */
+
+#define DCM_AE_TITLE_MAX 16
+#define DCM_MAX_CONTEXTS 128          /* presentation context IDs 1..255 odd */
+#define DCM_MAX_CONTEXT_SYNTAXES 32   /* known transfer syntaxes kept per
+                                         proposed context */
+#define DCM_APPLICATION_CONTEXT "1.2.840.10008.3.1.1.1"
+#define DCM_VERIFICATION_SOP_CLASS "1.2.840.10008.1.1"
+
+/* Presentation context results (PS3.8 9.3.3.2). */
+enum dcm_pc_result {
+    DCM_PC_ACCEPTED = 0,
+    DCM_PC_USER_REJECTED = 1,
+    DCM_PC_NO_REASON = 2,
+    DCM_PC_ABSTRACT_SYNTAX_NOT_SUPPORTED = 3,
+    DCM_PC_TRANSFER_SYNTAXES_NOT_SUPPORTED = 4,
+};
+
+typedef struct dcm_pcontext {
+    uint8_t id;
+    uint8_t result; /* enum dcm_pc_result */
+    char abstract_syntax[DCM_UID_MAX + 1];
+    /* Proposed transfer syntaxes this code knows, in the proposer's order
+     * (unknown ones cannot be accepted and are only counted). */
+    uint8_t proposed_count;
+    uint8_t unknown_count;
+    const dcm_ts *proposed[DCM_MAX_CONTEXT_SYNTAXES];
+    const dcm_ts *accepted; /* when result is DCM_PC_ACCEPTED */
+    /* SCP/SCU role selection (PS3.7 D.3.3.4): -1 not negotiated. */
+    int8_t scu_role, scp_role;
+} dcm_pcontext;
+
+/* User Identity Negotiation (PS3.7 D.3.3.7): recorded, not verified (site
+ * identity comes from TLS). A passcode is never kept. */
+enum dcm_user_identity_type {
+    DCM_USER_NONE = 0,
+    DCM_USER_USERNAME = 1,
+    DCM_USER_USERNAME_PASSCODE = 2,
+    DCM_USER_KERBEROS = 3,
+    DCM_USER_SAML = 4,
+    DCM_USER_JWT = 5,
+};
+
+typedef struct dcm_user_identity {
+    uint8_t type;            /* enum dcm_user_identity_type */
+    bool response_requested;
+    char username[129];      /* types 1 and 2, printable, may be cut */
+    uint16_t primary_length; /* bytes of the primary field as sent */
+} dcm_user_identity;
+
+/* What one side proposed or the two agreed, as seen from this end. */
+typedef struct dcm_assoc_info {
+    uint16_t protocol_version;             /* bit 0: version 1 */
+    char calling_ae[DCM_AE_TITLE_MAX + 1]; /* without padding spaces */
+    char called_ae[DCM_AE_TITLE_MAX + 1];
+    char application_context[DCM_UID_MAX + 1];
+    size_t context_count;
+    dcm_pcontext contexts[DCM_MAX_CONTEXTS];
+    uint32_t peer_max_pdu;   /* the most the peer receives; 0: no limit */
+    char peer_implementation_uid[DCM_UID_MAX + 1];
+    char peer_implementation_version[DCM_AE_TITLE_MAX + 1];
+    bool async_window_proposed;
+    uint16_t async_invoked, async_performed;
+    dcm_user_identity user;
+} dcm_assoc_info;
+
+/* A-ASSOCIATE-RJ (PS3.8 9.3.4). */
+enum {
+    DCM_RJ_PERMANENT = 1, DCM_RJ_TRANSIENT = 2,
+    DCM_RJ_SOURCE_USER = 1, DCM_RJ_SOURCE_ACSE = 2,
+    DCM_RJ_SOURCE_PRESENTATION = 3,
+    /* reasons, source user */
+    DCM_RJ_NO_REASON = 1, DCM_RJ_CONTEXT_NOT_SUPPORTED = 2,
+    DCM_RJ_CALLING_AE_NOT_RECOGNIZED = 3, DCM_RJ_CALLED_AE_NOT_RECOGNIZED = 7,
+    /* reasons, source ACSE */
+    DCM_RJ_PROTOCOL_VERSION_NOT_SUPPORTED = 2,
+    /* reasons, source presentation */
+    DCM_RJ_TEMPORARY_CONGESTION = 1, DCM_RJ_LOCAL_LIMIT_EXCEEDED = 2,
+};
+
+typedef struct dcm_reject {
+    uint8_t result, source, reason;
+} dcm_reject;
+
+/* Words for a rejection ("permanent, service user: calling AE title not
+ * recognized") into buf. */
+const char *dcm_reject_describe(const dcm_reject *rj, char *buf, size_t size);
+
+/* Limits and timeouts of one association, either side. */
+typedef struct dcm_net_limits {
+    uint32_t max_pdu_bytes;       /* P-DATA we receive, announced; 4096..16Mi */
+    uint32_t max_associate_bytes; /* A-ASSOCIATE-RQ/AC we accept */
+    uint32_t max_command_bytes;   /* one DIMSE command set */
+    int artim_timeout_ms;         /* waiting for A-ASSOCIATE-RQ, or for the
+                                     peer to close after release/abort */
+    int dimse_timeout_ms;         /* each PDU once it has started, and each
+                                     response the SCU waits for */
+    int idle_timeout_ms;          /* an SCP waiting for the next command */
+} dcm_net_limits;
+
+#define DCM_DEFAULT_MAX_PDU_BYTES (128u << 10)
+#define DCM_DEFAULT_MAX_ASSOCIATE_BYTES (256u << 10)
+#define DCM_DEFAULT_MAX_COMMAND_BYTES (64u << 10)
+#define DCM_DEFAULT_ARTIM_TIMEOUT_MS 30000
+#define DCM_DEFAULT_DIMSE_TIMEOUT_MS 60000
+#define DCM_DEFAULT_IDLE_TIMEOUT_MS 300000
+
+void dcm_net_limits_default(dcm_net_limits *limits);
+
+/* Accept side. check is called with the parsed request after the
+ * protocol-level checks (version, application context, called AE); it
+ * returns 0 to go on or fills reject. */
+typedef int (*dcm_assoc_check_fn)(void *ctx, const dcm_assoc_info *request,
+                                  const dcm_transport *transport,
+                                  dcm_reject *reject);
+
+typedef struct dcm_scp_config {
+    const char *ae_title;     /* called AE title we answer to (required) */
+    dcm_assoc_check_fn check; /* NULL: accept any calling AE */
+    void *check_ctx;
+    /* Abstract syntaxes accepted; NULL: Verification and every storage
+     * SOP class (dcm_storage_sop_classes). */
+    const char *const *abstract_syntaxes;
+    size_t abstract_syntax_count;
+    /* Transfer syntax UIDs in order of preference; for each proposed
+     * context the first of these that the requestor proposed is accepted.
+     * NULL: dcm_default_ts_preference. */
+    const char *const *ts_preference;
+    size_t ts_preference_count;
+    dcm_net_limits limits;
+} dcm_scp_config;
+
+/* Request side: what to propose. */
+typedef struct dcm_proposal {
+    const char *abstract_syntax;
+    const dcm_ts *syntaxes[DCM_MAX_CONTEXT_SYNTAXES];
+    size_t syntax_count;
+} dcm_proposal;
+
+typedef struct dcm_scu_config {
+    const char *calling_ae;
+    const char *called_ae;
+    const dcm_proposal *proposals; /* up to DCM_MAX_CONTEXTS */
+    size_t proposal_count;
+    const dcm_user_identity *user; /* NULL: none proposed */
+    dcm_net_limits limits;
+} dcm_scu_config;
+
+/* The storage SOP classes accepted by default (from PS3.4 via the project's
+ * sops.json), NULL-terminated. */
+extern const char *const dcm_storage_sop_classes[];
+extern const size_t dcm_storage_sop_class_count;
+/* Default transfer syntax preference (UIDs): explicit VR LE, implicit VR
+ * LE, deflated, then the compressed image and video syntaxes (accepted as
+ * sent), then explicit VR big endian. Not accepted: retired JPEG processes
+ * and the JPIP syntaxes (their pixel data is a URL elsewhere). */
+extern const char *const dcm_default_ts_preference[];
+extern const size_t dcm_default_ts_preference_count;
+
+typedef struct dcm_assoc dcm_assoc;
+
+/* Runs the accepting side of association establishment on transport (the
+ * association owns it from here, also on failure). Returns the established
+ * association, or NULL: DCM_E_REJECTED (we sent A-ASSOCIATE-RJ; the
+ * message says why), DCM_E_ABORTED, DCM_E_TIMEOUT, DCM_E_CLOSED, ... */
+dcm_assoc *dcm_assoc_accept(dcm_transport *transport,
+                            const dcm_scp_config *config, dcm_error *err);
+/* Rejects a connection before reading its request fully (too many
+ * associations): reads the A-ASSOCIATE-RQ within the ARTIM timeout, sends
+ * A-ASSOCIATE-RJ with reject, closes. Always consumes transport. */
+void dcm_assoc_refuse(dcm_transport *transport, const dcm_reject *reject,
+                      const dcm_net_limits *limits);
+/* Runs the requesting side. DCM_E_REJECTED carries the acceptor's reasons
+ * in the message. */
+dcm_assoc *dcm_assoc_request(dcm_transport *transport,
+                             const dcm_scu_config *config, dcm_error *err);
+/* The negotiated parameters (contexts with results, the peer's AE titles,
+ * max PDU, identity). Borrowed. */
+const dcm_assoc_info *dcm_assoc_info_of(const dcm_assoc *assoc);
+const dcm_transport *dcm_assoc_transport(const dcm_assoc *assoc);
+/* The accepted context with this ID, or NULL. */
+const dcm_pcontext *dcm_assoc_context(const dcm_assoc *assoc, uint8_t id);
+/* An accepted context for abstract syntax, preferring one whose transfer
+ * syntax is ts (may be NULL); NULL if none. */
+const dcm_pcontext *dcm_assoc_find_context(const dcm_assoc *assoc,
+                                           const char *abstract_syntax,
+                                           const dcm_ts *ts);
+/* Requestor: orderly release (A-RELEASE-RQ, waits for RP). */
+int dcm_assoc_release(dcm_assoc *assoc, dcm_error *err);
+/* Either side: A-ABORT (service user), then close. */
+void dcm_assoc_abort(dcm_assoc *assoc);
+/* Closes what is left and frees. Accepts NULL. */
+void dcm_assoc_free(dcm_assoc *assoc);
+/* True while the association can carry DIMSE messages (not released,
+ * aborted or failed). */
+bool dcm_assoc_is_established(const dcm_assoc *assoc);
+
+/* ---- DIMSE messages (PS3.7) ------------------------------------------- */
+
+enum dcm_command_field {
+    DCM_C_STORE_RQ = 0x0001, DCM_C_STORE_RSP = 0x8001,
+    DCM_C_ECHO_RQ = 0x0030, DCM_C_ECHO_RSP = 0x8030,
+};
+
+/* Status codes (PS3.4 B.2.3, PS3.7 C). */
+enum dcm_status {
+    DCM_STATUS_SUCCESS = 0x0000,
+    DCM_STATUS_WARNING_COERCION = 0xB000,
+    DCM_STATUS_WARNING_ELEMENTS_DISCARDED = 0xB006,
+    DCM_STATUS_WARNING_DATASET_MISMATCH = 0xB007,
+    DCM_STATUS_OUT_OF_RESOURCES = 0xA700,
+    DCM_STATUS_DATASET_MISMATCH = 0xA900,
+    DCM_STATUS_CANNOT_UNDERSTAND = 0xC000,
+    DCM_STATUS_SOP_CLASS_NOT_SUPPORTED = 0x0122,
+    DCM_STATUS_NOT_AUTHORIZED = 0x0124,
+    DCM_STATUS_PROCESSING_FAILURE = 0x0110,
+    DCM_STATUS_UNRECOGNIZED_OPERATION = 0x0211,
+};
+
+typedef struct dcm_command {
+    uint16_t field;        /* enum dcm_command_field */
+    uint16_t message_id;
+    uint16_t responded_id; /* responses */
+    uint16_t priority;
+    uint16_t status;       /* responses */
+    bool has_dataset;
+    uint8_t context_id;    /* the presentation context it travels on */
+    char sop_class[DCM_UID_MAX + 1];
+    char sop_instance[DCM_UID_MAX + 1];
+    char move_originator_ae[DCM_AE_TITLE_MAX + 1];
+    uint16_t move_originator_id;
+    char error_comment[65];
+} dcm_command;
+
+/* What dcm_receive_command got. */
+enum dcm_received {
+    DCM_RECEIVED_COMMAND = 0, /* *cmd filled */
+    DCM_RECEIVED_RELEASE = 1, /* the peer released; we replied; done */
+};
+
+/* Waits (idle timeout) for the next DIMSE command. A command with a data
+ * set must be followed by dcm_receive_dataset. Returns enum dcm_received or
+ * a negative error (the association is then aborted or gone). */
+int dcm_receive_command(dcm_assoc *assoc, dcm_command *cmd, dcm_error *err);
+/* Streams the data set that follows a command to write (in the transfer
+ * syntax of its context), one PDV at a time; write NULL discards it. A
+ * write failure stops the writing but not the reading: the rest is
+ * drained so that the association can answer with a failure status;
+ * *write_failed tells. */
+int dcm_receive_dataset(dcm_assoc *assoc, dcm_write_fn write, void *ctx,
+                        uint64_t *bytes, bool *write_failed, dcm_error *err);
+/* Sends a command (and says whether a data set follows in cmd). */
+int dcm_send_command(dcm_assoc *assoc, const dcm_command *cmd,
+                     dcm_error *err);
+
+/* Reads up to len bytes of a data set to send; returns the count, 0 at
+ * the end, or -1 (with errno set). */
+typedef long (*dcm_read_fn)(void *ctx, void *buf, size_t len);
+/* Sends a data set on context_id from read, in PDVs up to the peer's max
+ * PDU. */
+int dcm_send_dataset(dcm_assoc *assoc, uint8_t context_id, dcm_read_fn read,
+                     void *ctx, dcm_error *err);
+
+/* SCU: C-ECHO; *status gets the response status. */
+int dcm_echo(dcm_assoc *assoc, uint16_t *status, dcm_error *err);
+/* SCU: C-STORE of a DICOM file. The data set goes byte for byte when a
+ * context accepted its transfer syntax, else re-encoded into one the
+ * context accepted (native pixel data only). *status gets the response;
+ * error_comment (65 bytes, may be NULL) its Error Comment. */
+int dcm_store_file(dcm_assoc *assoc, const char *path, uint16_t message_id,
+                   uint16_t *status, char *error_comment, dcm_error *err);
+
+/* SCP: what to do with a C-STORE. */
+typedef struct dcm_store_handler {
+    /* A request arrived: return a sink for its data set in *instance, or
+     * fill *status with a failure (the data is then drained). */
+    int (*begin)(void *ctx, const dcm_assoc *assoc, const dcm_command *rq,
+                 void **instance, uint16_t *status);
+    dcm_write_fn data; /* called with instance as ctx */
+    /* After the data set: complete says whether it arrived whole and was
+     * written; returns the status to answer (and may fill comment). */
+    uint16_t (*end)(void *instance, bool complete, char comment[65]);
+    void *ctx;
+} dcm_store_handler;
+
+/* SCP loop: answers C-ECHO, runs C-STORE through store, answers anything
+ * else with "unrecognized operation" (0x0211), until the peer releases
+ * (returns DCM_OK) or the association fails (negative). */
+int dcm_scp_serve(dcm_assoc *assoc, const dcm_store_handler *store,
+                  dcm_error *err);
 
 #ifdef __cplusplus
 }

@@ -28,6 +28,10 @@ const char *dcm_error_code_name(int code)
     case DCM_E_UNSUPPORTED: return "unsupported";
     case DCM_E_NOT_FOUND: return "not found";
     case DCM_E_ARG: return "bad argument";
+    case DCM_E_TIMEOUT: return "timeout";
+    case DCM_E_CLOSED: return "connection closed";
+    case DCM_E_ABORTED: return "aborted";
+    case DCM_E_REJECTED: return "rejected";
     default: return "unknown error";
     }
 }

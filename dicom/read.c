@@ -18,6 +18,7 @@
 
 struct dcm_file {
     dcm_source *source; /* what the dataset was parsed from */
+    uint64_t dataset_offset; /* in the input, after the meta */
     dcm_dataset *meta;
     dcm_dataset *dataset;
     const dcm_ts *ts;
@@ -752,6 +753,8 @@ static const dcm_ts *detect_syntax(reader *r)
     const uint8_t *p = remaining(r) >= 8 ? peek(r, 8) : NULL;
     if (!p)
         return dcm_ts_find(DCM_TS_IMPLICIT_LE);
+    if (get16(p, false) > 0x00FF && get16(p, true) > 0x00FF)
+        return NULL; /* data sets start with a low group in any order */
     bool big_endian = get16(p, false) > 0x00FF && get16(p, true) <= 0x00FF;
     bool explicit_vr = dcm_vr_from_chars(p[4], p[5]) != DCM_VR_NONE;
     if (big_endian)
@@ -780,20 +783,6 @@ static int temp_file(const char *dir, dcm_error *err)
                         "%s: %s", dir, strerror(errno));
     unlink(path);
     return fd;
-}
-
-static int write_all(int fd, const uint8_t *data, size_t len)
-{
-    while (len > 0) {
-        ssize_t put = write(fd, data, len);
-        if (put < 0 && errno == EINTR)
-            continue;
-        if (put < 0)
-            return -1;
-        data += put;
-        len -= (size_t)put;
-    }
-    return 0;
 }
 
 /* Inflates the rest of r's input into an unlinked temporary file (so that
@@ -847,7 +836,7 @@ static dcm_source *inflate_rest(reader *r, const char *temp_dir)
                           "deflated data set inflates past "
                           "max_inflated_bytes (%llu)",
                           (unsigned long long)r->limits.max_inflated_bytes);
-        else if (write_all(fd, out, produced) < 0)
+        else if (dcm_write_all(fd, out, produced) < 0)
             rc = dcm_fail(r->err, DCM_E_IO, (int64_t)start,
                           "cannot write the inflated data set: %s",
                           strerror(errno));
@@ -898,8 +887,25 @@ static int switch_to_inflated(reader *r, dcm_file *file,
     return DCM_OK;
 }
 
+/* A dataset without any Part 10 framing, in the syntax the caller names. */
+static int parse_bare(reader *r, dcm_file *file, const dcm_read_options *opt)
+{
+    file->ts = opt->transfer_syntax ? dcm_ts_find(opt->transfer_syntax) : NULL;
+    if (!file->ts)
+        return dcm_fail(r->err, DCM_E_ARG, -1, "a bare dataset needs a known "
+                        "transfer syntax");
+    int rc;
+    if (file->ts->deflated && (rc = switch_to_inflated(r, file, opt)) < 0)
+        return rc;
+    dcm_dataset_set_syntax(file->dataset, file->ts);
+    encoding enc = {file->ts->explicit_vr, file->ts->big_endian};
+    return parse_items(r, enc, file->dataset, NO_END, 0);
+}
+
 static int parse_file(reader *r, dcm_file *file, const dcm_read_options *opt)
 {
+    if (opt && opt->dataset_only)
+        return parse_bare(r, file, opt);
     file->had_preamble = has_preamble(r);
     if (file->had_preamble)
         r->pos = 132;
@@ -919,10 +925,15 @@ static int parse_file(reader *r, dcm_file *file, const dcm_read_options *opt)
     }
     if (!file->ts) {
         file->ts = detect_syntax(r);
+        if (!file->ts)
+            return dcm_fail(r->err, DCM_E_INVALID, (int64_t)r->pos,
+                            "not DICOM: no \"DICM\" at offset 128, no file "
+                            "meta, and no data set starts here");
         if (dcm_dataset_count(file->meta) > 0)
             warnx(r, r->pos, "file meta has no transfer syntax; the data "
                   "looks like %s", file->ts->name);
     }
+    file->dataset_offset = r->pos;
     if (file->ts->deflated && (rc = switch_to_inflated(r, file, opt)) < 0)
         return rc;
     dcm_dataset_set_syntax(file->dataset, file->ts);
@@ -1029,6 +1040,11 @@ const dcm_ts *dcm_file_transfer_syntax(const dcm_file *file)
 bool dcm_file_had_preamble(const dcm_file *file)
 {
     return file->had_preamble;
+}
+
+uint64_t dcm_file_dataset_offset(const dcm_file *file)
+{
+    return file->dataset_offset;
 }
 
 void dcm_limits_default(dcm_limits *limits)

@@ -108,3 +108,18 @@ void dcm_swap_bytes(uint8_t *buf, size_t len, size_t unit_size)
             buf[at + unit_size - 1 - i] = byte;
         }
 }
+
+int dcm_write_all(int fd, const void *data, size_t len)
+{
+    const uint8_t *p = data;
+    while (len > 0) {
+        ssize_t put = write(fd, p, len);
+        if (put < 0 && errno == EINTR)
+            continue;
+        if (put < 0)
+            return -1;
+        p += put;
+        len -= (size_t)put;
+    }
+    return 0;
+}

@@ -128,3 +128,48 @@ const dcm_ts *dcm_ts_find(const char *uid)
     }
     return NULL;
 }
+
+const char *const dcm_default_ts_preference[] = {
+    DCM_TS_EXPLICIT_LE,
+    DCM_TS_IMPLICIT_LE,
+    DCM_TS_DEFLATED_LE,
+    "1.2.840.10008.1.2.4.70",   /* JPEG Lossless SV1 */
+    "1.2.840.10008.1.2.4.57",   /* JPEG Lossless */
+    "1.2.840.10008.1.2.4.80",   /* JPEG-LS Lossless */
+    "1.2.840.10008.1.2.4.90",   /* JPEG 2000 Lossless */
+    "1.2.840.10008.1.2.4.201",  /* HTJ2K Lossless */
+    "1.2.840.10008.1.2.4.202",  /* HTJ2K Lossless RPCL */
+    "1.2.840.10008.1.2.5",      /* RLE Lossless */
+    "1.2.840.10008.1.2.4.92",   /* JPEG 2000 Part 2 Lossless */
+    "1.2.840.10008.1.2.4.110",  /* JPEG XL Lossless */
+    "1.2.840.10008.1.2.8.1",    /* Deflated Image Frame Compression */
+    "1.2.840.10008.1.2.1.98",   /* Encapsulated Uncompressed */
+    "1.2.840.10008.1.2.4.50",   /* JPEG Baseline */
+    "1.2.840.10008.1.2.4.51",   /* JPEG Extended */
+    "1.2.840.10008.1.2.4.81",   /* JPEG-LS Near-Lossless */
+    "1.2.840.10008.1.2.4.91",   /* JPEG 2000 */
+    "1.2.840.10008.1.2.4.93",   /* JPEG 2000 Part 2 */
+    "1.2.840.10008.1.2.4.203",  /* HTJ2K */
+    "1.2.840.10008.1.2.4.111",  /* JPEG XL JPEG Recompression */
+    "1.2.840.10008.1.2.4.112",  /* JPEG XL */
+    "1.2.840.10008.1.2.4.100",  /* MPEG2 MP@ML */
+    "1.2.840.10008.1.2.4.100.1",
+    "1.2.840.10008.1.2.4.101",  /* MPEG2 MP@HL */
+    "1.2.840.10008.1.2.4.101.1",
+    "1.2.840.10008.1.2.4.102",  /* MPEG-4 AVC/H.264 */
+    "1.2.840.10008.1.2.4.102.1",
+    "1.2.840.10008.1.2.4.103",
+    "1.2.840.10008.1.2.4.103.1",
+    "1.2.840.10008.1.2.4.104",
+    "1.2.840.10008.1.2.4.104.1",
+    "1.2.840.10008.1.2.4.105",
+    "1.2.840.10008.1.2.4.105.1",
+    "1.2.840.10008.1.2.4.106",
+    "1.2.840.10008.1.2.4.106.1",
+    "1.2.840.10008.1.2.4.107",  /* HEVC/H.265 Main */
+    "1.2.840.10008.1.2.4.108",  /* HEVC/H.265 Main 10 */
+    DCM_TS_EXPLICIT_BE,
+};
+
+const size_t dcm_default_ts_preference_count =
+    sizeof dcm_default_ts_preference / sizeof dcm_default_ts_preference[0];

@@ -453,8 +453,8 @@ static int writer_init(writer *w, dcm_write_fn fn, void *ctx, dcm_error *err)
     return DCM_OK;
 }
 
-int dcm_write_dataset(const dcm_dataset *ds, const char *ts_uid,
-                      dcm_write_fn write, void *ctx, dcm_error *err)
+int dcm_write_check(const dcm_dataset *ds, const char *ts_uid,
+                    dcm_error *err)
 {
     const dcm_ts *ts = target_syntax(ds, ts_uid, err);
     if (!ts)
@@ -466,6 +466,16 @@ int dcm_write_dataset(const dcm_dataset *ds, const char *ts_uid,
         return dcm_fail(err, DCM_E_UNSUPPORTED, -1, "a DICOMDIR is a file "
                         "(its offsets count from the file meta), not a "
                         "dataset to send");
+    return DCM_OK;
+}
+
+int dcm_write_dataset(const dcm_dataset *ds, const char *ts_uid,
+                      dcm_write_fn write, void *ctx, dcm_error *err)
+{
+    int rc = dcm_write_check(ds, ts_uid, err);
+    if (rc < 0)
+        return rc;
+    const dcm_ts *ts = target_syntax(ds, ts_uid, err);
     writer w;
     if ((rc = writer_init(&w, write, ctx, err)) < 0)
         return rc;
@@ -492,17 +502,12 @@ static int add_meta_uid(dcm_dataset *meta, uint32_t tag, const char *uid,
     return dcm_dataset_set_string(meta, tag, DCM_VR_UI, uid, err);
 }
 
-static int build_meta(const dcm_dataset *ds, const dcm_ts *ts,
-                      const dcm_write_options *opt, dcm_dataset *meta,
-                      dcm_error *err)
+/* The meta elements after the group length (PS3.10 7.1). */
+static int fill_meta(dcm_dataset *meta, const char *class_uid,
+                     const char *instance_uid, const char *ts_uid,
+                     const char *source_ae_title, dcm_error *err)
 {
     static const uint8_t version[2] = {0x00, 0x01};
-    char *sop_class = string_of(ds, DCM_TAG_SOP_CLASS_UID);
-    char *sop_instance = string_of(ds, DCM_TAG_SOP_INSTANCE_UID);
-    const char *class_uid = opt && opt->sop_class_uid ? opt->sop_class_uid
-                                                      : sop_class;
-    const char *instance_uid = opt && opt->sop_instance_uid
-                                   ? opt->sop_instance_uid : sop_instance;
     int rc = dcm_dataset_set_bytes(meta, DCM_TAG_FILE_META_VERSION, DCM_VR_OB,
                                    version, sizeof version, err);
     if (rc == DCM_OK)
@@ -513,7 +518,7 @@ static int build_meta(const dcm_dataset *ds, const dcm_ts *ts,
                           "SOP Instance UID", err);
     if (rc == DCM_OK)
         rc = dcm_dataset_set_string(meta, DCM_TAG_TRANSFER_SYNTAX_UID,
-                                    DCM_VR_UI, ts->uid, err);
+                                    DCM_VR_UI, ts_uid, err);
     if (rc == DCM_OK)
         rc = dcm_dataset_set_string(meta, DCM_TAG_IMPLEMENTATION_CLASS_UID,
                                     DCM_VR_UI, DCM_IMPLEMENTATION_CLASS_UID,
@@ -522,9 +527,25 @@ static int build_meta(const dcm_dataset *ds, const dcm_ts *ts,
         rc = dcm_dataset_set_string(meta, DCM_TAG_IMPLEMENTATION_VERSION_NAME,
                                     DCM_VR_SH, DCM_IMPLEMENTATION_VERSION_NAME,
                                     err);
-    if (rc == DCM_OK && opt && opt->source_ae_title)
+    if (rc == DCM_OK && source_ae_title)
         rc = dcm_dataset_set_string(meta, DCM_TAG_SOURCE_AE_TITLE, DCM_VR_AE,
-                                    opt->source_ae_title, err);
+                                    source_ae_title, err);
+    return rc;
+}
+
+/* The meta for ds: SOP UIDs from the options, else from ds. */
+static int build_meta(const dcm_dataset *ds, const dcm_ts *ts,
+                      const dcm_write_options *opt, dcm_dataset *meta,
+                      dcm_error *err)
+{
+    char *sop_class = string_of(ds, DCM_TAG_SOP_CLASS_UID);
+    char *sop_instance = string_of(ds, DCM_TAG_SOP_INSTANCE_UID);
+    const char *class_uid = opt && opt->sop_class_uid ? opt->sop_class_uid
+                                                      : sop_class;
+    const char *instance_uid = opt && opt->sop_instance_uid
+                                   ? opt->sop_instance_uid : sop_instance;
+    int rc = fill_meta(meta, class_uid, instance_uid, ts->uid,
+                       opt ? opt->source_ae_title : NULL, err);
     free(sop_class);
     free(sop_instance);
     return rc;
@@ -560,6 +581,24 @@ static int write_meta(writer *w, const dcm_dataset *meta)
         rc = write_element(w, &meta->elements[i]);
     if (rc == DCM_OK)
         rc = flush(w);
+    return rc;
+}
+
+int dcm_write_meta(const char *sop_class_uid, const char *sop_instance_uid,
+                   const char *ts_uid, const char *source_ae_title,
+                   dcm_write_fn write, void *ctx, dcm_error *err)
+{
+    dcm_dataset *meta = dcm_dataset_new();
+    if (!meta)
+        return dcm_fail(err, DCM_E_NOMEM, -1, "out of memory");
+    writer w;
+    int rc = fill_meta(meta, sop_class_uid, sop_instance_uid, ts_uid,
+                       source_ae_title, err);
+    if (rc == DCM_OK && (rc = writer_init(&w, write, ctx, err)) == DCM_OK) {
+        rc = write_meta(&w, meta);
+        free(w.buf);
+    }
+    dcm_dataset_free(meta);
     return rc;
 }
 
@@ -646,18 +685,7 @@ int dcm_write_file(const dcm_dataset *ds, const dcm_write_options *options,
 
 static int fd_write(void *ctx, const void *data, size_t len)
 {
-    int fd = *(int *)ctx;
-    const uint8_t *p = data;
-    while (len > 0) {
-        ssize_t put = write(fd, p, len);
-        if (put < 0 && errno == EINTR)
-            continue;
-        if (put < 0)
-            return -1;
-        p += put;
-        len -= (size_t)put;
-    }
-    return 0;
+    return dcm_write_all(*(int *)ctx, data, len);
 }
 
 /* fsync of the directory makes the rename itself durable. */

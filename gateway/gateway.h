@@ -12,5 +12,17 @@
 #define GW_EXIT_USAGE 2
 
 int gw_cmd_dump(int argc, char **argv);
+int gw_cmd_echo(int argc, char **argv);
+int gw_cmd_send(int argc, char **argv);
+int gw_cmd_serve(int argc, char **argv);
+
+/* Logging (log.c): one line per event on stderr, "level event key=value". */
+typedef enum gw_log_level {
+    GW_LOG_DEBUG, GW_LOG_INFO, GW_LOG_WARN, GW_LOG_ERROR
+} gw_log_level;
+
+void gw_log_set_level(gw_log_level level);
+void gw_log(gw_log_level level, const char *event, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 #endif /* SIREN_GATEWAY_H */
