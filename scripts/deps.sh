@@ -10,9 +10,9 @@
 set -eu
 
 build="cmake make gcc pkg-config zlib1g-dev libdcmtk-dev"
-test_extra="libcmocka-dev clang libclang-rt-14-dev dcmtk python3 python3-pydicom python3-numpy"
+test_extra="libcmocka-dev clang libclang-rt-14-dev dcmtk python3 python3-pydicom python3-numpy orthanc curl"
 demo_extra="dcmtk python3-pydicom"
-bench_extra="dcmtk python3"
+bench_extra="dcmtk python3 python3-pydicom"
 fuzz_extra="clang libclang-rt-14-dev python3-pydicom"
 
 case "${1:-}" in

@@ -11,18 +11,29 @@ here=$(cd "$(dirname "$0")" && pwd)
 data=${SIREN_PYDICOM_DATA:-/usr/lib/python3/dist-packages/pydicom/data}
 smoke_runs=${FUZZ_SMOKE_RUNS:-20000}
 
-corpus="$build/fuzz-corpus/dicom_read"
-if [ ! -d "$corpus" ]; then
-    mkdir -p "$corpus"
-    # Seeds: every corpus file up to 64 KiB (larger ones slow each run).
-    find "$data/test_files" "$data/charset_files" -type f -size -64k \
-        ! -name '*.txt' ! -name '*.json' ! -name '*.py' -exec cp {} "$corpus/" \;
-fi
+# seed NAME DIR: the first corpus of a harness. A harness with a seed
+# generator (tests/fuzz/NAME.seeds DIR, executable) gets its seeds from it;
+# the others start from the pydicom corpus (files up to 64 KiB: larger ones
+# slow every run).
+seed() {
+    if [ -x "$here/$1.seeds" ]; then
+        "$here/$1.seeds" "$2"
+    else
+        find "$data/test_files" "$data/charset_files" -type f -size -64k \
+            ! -name '*.txt' ! -name '*.json' ! -name '*.py' -exec cp {} "$2/" \;
+    fi
+}
+
 mkdir -p "$build/fuzz-artifacts"
 
 for harness in "$build"/tests/fuzz_*; do
     [ -x "$harness" ] || continue
     name=$(basename "$harness")
+    corpus="$build/fuzz-corpus/$name"
+    if [ ! -d "$corpus" ]; then
+        mkdir -p "$corpus"
+        seed "$name" "$corpus"
+    fi
     case "$mode" in
     smoke) limit="-runs=$smoke_runs -seed=1" ;;
     long) limit="-max_total_time=${FUZZ_SECONDS:-60}" ;;
