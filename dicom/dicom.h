@@ -425,6 +425,11 @@ uint64_t dcm_file_dataset_offset(const dcm_file *file);
 /* Where written bytes go: returns 0, or -1 with errno set. */
 typedef int (*dcm_write_fn)(void *ctx, const void *data, size_t len);
 
+/* A dcm_write_fn writing to the file descriptor *(int *)ctx. Writing
+ * through it also lets referenced values be copied from file to file by
+ * the kernel (copy_file_range) instead of through a buffer. */
+int dcm_fd_writer(void *ctx, const void *data, size_t len);
+
 /* Project identity written into every file meta we make. */
 #define DCM_IMPLEMENTATION_CLASS_UID "2.25.69362924982350334951942534072083546756"
 #define DCM_IMPLEMENTATION_VERSION_NAME "SIREN_0.1"

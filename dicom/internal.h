@@ -33,6 +33,8 @@ dcm_source *dcm_source_from_memory(const uint8_t *data, size_t len,
 dcm_source *dcm_source_ref(dcm_source *src);
 void dcm_source_unref(dcm_source *src);
 uint64_t dcm_source_size(const dcm_source *src);
+/* The descriptor of a file source, -1 for memory. */
+int dcm_source_fd(const dcm_source *src);
 /* Copies exactly len bytes at offset; DCM_E_TRUNCATED past the end. */
 int dcm_source_read(const dcm_source *src, uint64_t offset, void *buf,
                     size_t len, dcm_error *err);

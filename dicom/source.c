@@ -58,6 +58,11 @@ void dcm_source_unref(dcm_source *src)
     free(src);
 }
 
+int dcm_source_fd(const dcm_source *src)
+{
+    return src->fd;
+}
+
 uint64_t dcm_source_size(const dcm_source *src)
 {
     return src->size;

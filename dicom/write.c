@@ -48,6 +48,7 @@ typedef struct writer {
     uint8_t *buf;
     size_t len;
     uint64_t position;  /* bytes emitted so far (before any deflate) */
+    int out_fd;         /* the output file when writing to one, else -1 */
     bool explicit_vr;
     z_stream *deflate;  /* non-NULL while writing a deflated dataset */
     relocation *dicomdir; /* non-NULL while writing a DICOMDIR */
@@ -171,12 +172,49 @@ static int emit_header(writer *w, uint32_t tag, dcm_vr vr, uint32_t length)
 /* ---- values ----------------------------------------------------------------- */
 
 /* Writes a value's bytes and its padding (to even length). */
+/* A referenced value straight from its file into the output file by the
+ * kernel (copy_file_range: no copy through user space, a reflink on file
+ * systems that can). DCM_E_UNSUPPORTED when this path does not apply or
+ * the kernel declines before anything was copied: the caller then copies
+ * through a buffer. */
+static int kernel_copy(writer *w, const dcm_value *v, const dcm_source *src)
+{
+    int in_fd = dcm_source_fd(src);
+    if (w->out_fd < 0 || in_fd < 0 || w->deflate || v->swap_unit)
+        return DCM_E_UNSUPPORTED;
+    int rc = flush(w);
+    if (rc < 0)
+        return rc;
+    loff_t in_at = (loff_t)v->u.offset;
+    uint64_t left = v->length;
+    while (left > 0) {
+        size_t want = left < (1u << 30) ? (size_t)left : (1u << 30);
+        ssize_t copied = copy_file_range(in_fd, &in_at, w->out_fd, NULL, want,
+                                         0);
+        if (copied < 0 && errno == EINTR)
+            continue;
+        if (copied <= 0 && left == v->length &&
+            (copied == 0 || errno == EXDEV || errno == ENOSYS ||
+             errno == EINVAL || errno == EOPNOTSUPP))
+            return DCM_E_UNSUPPORTED;
+        if (copied <= 0)
+            return dcm_fail(w->err, copied == 0 ? DCM_E_TRUNCATED : DCM_E_IO, -1,
+                            "copying a value: %s",
+                            copied == 0 ? "the input ended" : strerror(errno));
+        left -= (uint64_t)copied;
+    }
+    w->position += v->length;
+    return DCM_OK;
+}
+
 static int emit_value(writer *w, const dcm_value *v, const dcm_source *src,
                       uint8_t padding)
 {
     int rc;
     if (v->storage == DCM_STORE_INLINE) {
         rc = emit(w, v->u.bytes, (size_t)v->length);
+    } else if ((rc = kernel_copy(w, v, src)) != DCM_E_UNSUPPORTED) {
+        /* copied, or failed for good */
     } else {
         uint8_t *chunk = malloc(COPY_CHUNK_BYTES);
         if (!chunk)
@@ -447,6 +485,7 @@ static int writer_init(writer *w, dcm_write_fn fn, void *ctx, dcm_error *err)
     w->write = fn;
     w->ctx = ctx;
     w->err = err;
+    w->out_fd = fn == dcm_fd_writer ? *(const int *)ctx : -1;
     w->buf = malloc(OUT_BUFFER_BYTES);
     if (!w->buf)
         return dcm_fail(err, DCM_E_NOMEM, -1, "out of memory");
@@ -683,9 +722,9 @@ int dcm_write_file(const dcm_dataset *ds, const dcm_write_options *options,
 
 /* ---- files on disk ----------------------------------------------------------- */
 
-static int fd_write(void *ctx, const void *data, size_t len)
+int dcm_fd_writer(void *ctx, const void *data, size_t len)
 {
-    return dcm_write_all(*(int *)ctx, data, len);
+    return dcm_write_all(*(const int *)ctx, data, len);
 }
 
 /* fsync of the directory makes the rename itself durable. */
@@ -714,7 +753,7 @@ int dcm_write_file_path(const dcm_dataset *ds,
     if (fd < 0)
         return dcm_fail(err, DCM_E_IO, -1, "cannot create %s: %s", temp,
                         strerror(errno));
-    int rc = dcm_write_file(ds, options, fd_write, &fd, err);
+    int rc = dcm_write_file(ds, options, dcm_fd_writer, &fd, err);
     if (rc == DCM_OK && fsync(fd) < 0)
         rc = dcm_fail(err, DCM_E_IO, -1, "fsync %s: %s", temp, strerror(errno));
     if (close(fd) < 0 && rc == DCM_OK)

@@ -1,17 +1,23 @@
 /* dcm_rewrite - reads a DICOM file with the data core and writes it back:
  *
- *   dcm_rewrite [--ts explicit|implicit|deflated|UID] IN OUT
+ *   dcm_rewrite [--no-sync] [--ts explicit|implicit|deflated|UID] IN OUT
  *
  * The corpus tests compare what DCMTK and pydicom read from OUT with what
  * they read from IN; the benchmarks time it against DCMTK's dcmconv. The
  * default target is Explicit VR Little Endian, or the input's own syntax
  * when its pixel data is encapsulated (which is explicit VR little endian
- * too). Exit status: 0 written, 1 IN unreadable or OUT not written, 2 usage. */
+ * too). OUT is written with dcm_write_file_path (temporary name, fsync,
+ * rename: what the gateway does), or with --no-sync straight into OUT
+ * without fsync (what dcmconv does, for a like-for-like benchmark).
+ * Exit status: 0 written, 1 IN unreadable or OUT not written, 2 usage. */
 #include "dicom.h"
 
+#include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char *syntax_uid(const char *name)
 {
@@ -52,17 +58,38 @@ static char *fresh_uid(void)
     return uid;
 }
 
+/* Writes straight into path, no fsync. */
+static int write_unsynced(const dcm_dataset *ds, const dcm_write_options *o,
+                          const char *path, dcm_error *err)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        snprintf(err->message, sizeof err->message, "cannot create it");
+        return DCM_E_IO;
+    }
+    int rc = dcm_write_file(ds, o, dcm_fd_writer, &fd, err);
+    if (close(fd) < 0 && rc == DCM_OK)
+        rc = DCM_E_IO;
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     const char *ts = NULL;
+    bool sync = true;
     int arg = 1;
-    if (arg + 1 < argc && strcmp(argv[arg], "--ts") == 0) {
-        ts = syntax_uid(argv[arg + 1]);
-        arg += 2;
+    for (; arg < argc && argv[arg][0] == '-'; arg++) {
+        if (strcmp(argv[arg], "--no-sync") == 0) {
+            sync = false;
+        } else if (strcmp(argv[arg], "--ts") == 0 && arg + 1 < argc) {
+            ts = syntax_uid(argv[++arg]);
+        } else {
+            break;
+        }
     }
     if (argc - arg != 2) {
-        fprintf(stderr, "usage: dcm_rewrite [--ts explicit|implicit|deflated|"
-                        "UID] IN OUT\n");
+        fprintf(stderr, "usage: dcm_rewrite [--no-sync] [--ts explicit|"
+                        "implicit|deflated|UID] IN OUT\n");
         return 2;
     }
     const char *in = argv[arg], *out = argv[arg + 1];
@@ -89,7 +116,8 @@ int main(int argc, char **argv)
         .sop_class_uid = sop_class,
         .sop_instance_uid = sop_instance,
     };
-    int rc = dcm_write_file_path(ds, &options, out, &err);
+    int rc = sync ? dcm_write_file_path(ds, &options, out, &err)
+                  : write_unsynced(ds, &options, out, &err);
     if (rc < 0)
         fprintf(stderr, "%s: %s\n", out, err.message);
     free(sop_class);
