@@ -139,6 +139,7 @@ enum dcm_pdu_type {
 };
 
 #define DCM_PDU_HEADER_BYTES 6
+#define DCM_MIN_PEER_MAX_PDU 1024 /* smallest maximum length we accept */
 #define DCM_PDV_HEADER_BYTES 6 /* item length (4), context ID, control */
 
 /* A growable byte buffer for encoding PDUs; on allocation failure it

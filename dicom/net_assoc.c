@@ -198,8 +198,10 @@ static void await_close(dcm_assoc *a)
         if (action == DCM_AA7)
             send_short(a, DCM_PDU_ABORT, 0, ABORT_SOURCE_PROVIDER,
                        ABORT_REASON_UNEXPECTED_PDU, &ignored);
-        if (action == DCM_AR5 || action == DCM_AA2 || rc == DCM_E_IO ||
-            rc == DCM_E_NOMEM)
+        /* A PDU refused for its type or length was not read to its end:
+         * the stream has lost its framing, nothing more can be read. */
+        if (action == DCM_AR5 || action == DCM_AA2 || rc == DCM_E_INVALID ||
+            rc == DCM_E_IO || rc == DCM_E_NOMEM)
             a->state = DCM_STA1;
     }
 }
@@ -220,7 +222,8 @@ static void send_abort(dcm_assoc *a, uint8_t source, uint8_t reason)
 static int unexpected(dcm_assoc *a, dcm_ul_event event, int rc,
                       dcm_error *err)
 {
-    dcm_ul_action action = dcm_ul_action_for(a->state, event);
+    dcm_ul_state state = a->state;
+    dcm_ul_action action = dcm_ul_action_for(state, event);
     switch (action) {
     case DCM_AA1:
         send_abort(a, ABORT_SOURCE_USER, ABORT_REASON_NOT_SPECIFIED);
@@ -247,7 +250,7 @@ static int unexpected(dcm_assoc *a, dcm_ul_event event, int rc,
     if (rc == DCM_OK)
         rc = dcm_fail(err, DCM_E_INVALID, -1, "%s sent a PDU that is not "
                       "expected now (%s in state %d)", a->transport->peer,
-                      dcm_ul_action_name(action), (int)a->state);
+                      dcm_ul_action_name(action), (int)state);
     return rc;
 }
 

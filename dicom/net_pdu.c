@@ -291,9 +291,20 @@ static int copy_uid(cursor *c, const uint8_t *p, size_t len,
 }
 
 /* An AE title field: 16 bytes, leading and trailing spaces insignificant,
- * printable ASCII without backslash (PS3.5 6.2 AE). */
-static int copy_ae(cursor *c, const uint8_t *p, char out[DCM_AE_TITLE_MAX + 1])
+ * printable ASCII without backslash (PS3.5 6.2 AE). In an A-ASSOCIATE-AC
+ * the fields "shall not be tested" (PS3.8 9.3.3): copied as they are. */
+static int copy_ae(cursor *c, const uint8_t *p, char out[DCM_AE_TITLE_MAX + 1],
+                   bool check)
 {
+    if (!check) {
+        for (size_t i = 0; i < 16; i++)
+            out[i] = p[i] >= 0x20 && p[i] < 0x7F ? (char)p[i] : '?';
+        size_t n = 16;
+        while (n > 0 && out[n - 1] == ' ')
+            n--;
+        out[n] = '\0';
+        return DCM_OK;
+    }
     size_t start = 0, end = 16;
     while (start < end && p[start] == ' ')
         start++;
@@ -478,6 +489,12 @@ static int parse_user_info(bool request, cursor *item, dcm_assoc_info *info,
             if (c.left != 4)
                 return bad(&c, "maximum length sub-item is not 4 bytes");
             info->peer_max_pdu = be32(c.p);
+            /* 0 means no limit; anything smaller than this floor cannot
+             * carry a command set in sensible pieces (and below 7 bytes
+             * not even one PDV). */
+            if (info->peer_max_pdu != 0 &&
+                info->peer_max_pdu < DCM_MIN_PEER_MAX_PDU)
+                return bad(&c, "maximum length below 1024 bytes");
             break;
         case 0x52:
             rc = copy_uid(&c, c.p, c.left, info->peer_implementation_uid);
@@ -520,9 +537,9 @@ int dcm_pdu_parse_associate(bool request, const uint8_t *body, size_t len,
     memset(info, 0, sizeof *info);
     if (len < 68)
         return bad(&c, "shorter than its fixed fields");
-    int rc = copy_ae(&c, body + 4, info->called_ae);
+    int rc = copy_ae(&c, body + 4, info->called_ae, request);
     if (rc == DCM_OK)
-        rc = copy_ae(&c, body + 20, info->calling_ae);
+        rc = copy_ae(&c, body + 20, info->calling_ae, request);
     if (rc < 0)
         return rc;
     info->protocol_version = be16(body);
