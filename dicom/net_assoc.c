@@ -186,8 +186,8 @@ static void await_close(dcm_assoc *a)
 {
     int64_t artim = deadline_after(a->limits.artim_timeout_ms);
     while (a->state == DCM_STA13) {
-        uint8_t type;
-        size_t len;
+        uint8_t type = 0;
+        size_t len = 0;
         dcm_error ignored;
         int rc = read_pdu(a, remaining_ms(artim), &type, &len, &ignored);
         dcm_ul_event event = rc == DCM_OK           ? event_for_pdu(type)
@@ -498,8 +498,8 @@ static int send_accept(dcm_assoc *a, dcm_error *err)
 static int receive_request(dcm_assoc *a, dcm_error *err)
 {
     a->state = DCM_STA2; /* AE-5: connection open, ARTIM started */
-    uint8_t type;
-    size_t len;
+    uint8_t type = 0;
+    size_t len = 0;
     int rc = read_pdu(a, a->limits.artim_timeout_ms, &type, &len, err);
     dcm_ul_event event = rc == DCM_OK ? event_for_pdu(type)
                                       : event_for_failure(a, rc);
@@ -629,8 +629,8 @@ static int send_request(dcm_assoc *a, const dcm_scu_config *cfg,
 static int receive_answer(dcm_assoc *a, const dcm_assoc_info *proposed,
                           dcm_error *err)
 {
-    uint8_t type;
-    size_t len;
+    uint8_t type = 0;
+    size_t len = 0;
     int rc = read_pdu(a, a->limits.dimse_timeout_ms, &type, &len, err);
     dcm_ul_event event = rc == DCM_OK ? event_for_pdu(type)
                                       : event_for_failure(a, rc);
@@ -701,8 +701,8 @@ int dcm_assoc_next_pdv(dcm_assoc *a, int first_timeout_ms, dcm_pdv *pdv,
         if (a->state != DCM_STA6 && a->state != DCM_STA7)
             return dcm_fail(err, DCM_E_ARG, -1, "no association to read from");
         a->in_len = a->in_pos = 0;
-        uint8_t type;
-        size_t len;
+        uint8_t type = 0;
+        size_t len = 0;
         int rc = read_pdu(a, first_timeout_ms, &type, &len, err);
         dcm_ul_event event = rc == DCM_OK ? event_for_pdu(type)
                                           : event_for_failure(a, rc);
@@ -807,8 +807,8 @@ int dcm_assoc_release(dcm_assoc *a, dcm_error *err)
         return rc;
     a->state = DCM_STA7;
     for (;;) {
-        uint8_t type;
-        size_t len;
+        uint8_t type = 0;
+        size_t len = 0;
         rc = read_pdu(a, a->limits.dimse_timeout_ms, &type, &len, err);
         dcm_ul_event event = rc == DCM_OK ? event_for_pdu(type)
                                           : event_for_failure(a, rc);

@@ -290,6 +290,7 @@ typedef struct pdv_stream {
     bool command;
     uint8_t *space;
     size_t capacity, used;
+    uint64_t total;
     dcm_error *err;
     int rc;
 } pdv_stream;
@@ -302,6 +303,7 @@ static int stream_open(pdv_stream *s, dcm_assoc *a, uint8_t context_id,
     s->space = dcm_assoc_pdv_space(a, &s->capacity);
     if (!s->space)
         return s->rc = dcm_fail(err, DCM_E_NOMEM, -1, "out of memory");
+    s->capacity -= s->capacity % 2; /* fragments have even lengths */
     return DCM_OK;
 }
 
@@ -319,6 +321,7 @@ static int stream_write(void *ctx, const void *data, size_t len)
         size_t n = s->capacity - s->used < len ? s->capacity - s->used : len;
         memcpy(s->space + s->used, p, n);
         s->used += n;
+        s->total += n;
         p += n;
         len -= n;
     }
@@ -329,8 +332,14 @@ static int stream_write(void *ctx, const void *data, size_t len)
     return 0;
 }
 
+/* Sends the last fragment. A message is an even number of bytes (PS3.5
+ * 7.1, A.5: elements have even lengths, a deflated stream is padded); a
+ * file whose data set is odd (a deflated stream its writer did not pad)
+ * gets the trailing NUL here, as the padding PS3.5 A.5 prescribes. */
 static int stream_close(pdv_stream *s)
 {
+    if (s->rc == DCM_OK && s->total % 2)
+        stream_write(s, "", 1);
     if (s->rc == DCM_OK)
         s->rc = dcm_assoc_send_pdv(s->assoc, s->context_id, s->command, true,
                                    s->used, s->err);

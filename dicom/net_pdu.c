@@ -338,7 +338,7 @@ static int parse_context_request(cursor *item, dcm_assoc_info *info)
     cursor sub = {item->p + 4, item->left - 4, item->err};
     bool have_abstract = false;
     while (sub.left > 0) {
-        uint8_t type;
+        uint8_t type = 0;
         cursor content;
         int rc = next_item(&sub, &type, &content);
         if (rc < 0)
@@ -383,7 +383,7 @@ static int parse_context_answer(cursor *item, dcm_assoc_info *info)
         return bad(item, "an unknown presentation context result");
     cursor sub = {item->p + 4, item->left - 4, item->err};
     while (sub.left > 0) {
-        uint8_t type;
+        uint8_t type = 0;
         cursor content;
         int rc = next_item(&sub, &type, &content);
         if (rc < 0)
@@ -479,7 +479,7 @@ static int parse_user_info(bool request, cursor *item, dcm_assoc_info *info,
                            roles *found)
 {
     while (item->left > 0) {
-        uint8_t type;
+        uint8_t type = 0;
         cursor c;
         int rc = next_item(item, &type, &c);
         if (rc < 0)
@@ -550,7 +550,7 @@ int dcm_pdu_parse_associate(bool request, const uint8_t *body, size_t len,
         return dcm_fail(err, DCM_E_NOMEM, -1, "out of memory");
     bool have_user_info = false;
     while (c.left > 0 && rc == DCM_OK) {
-        uint8_t type;
+        uint8_t type = 0;
         cursor item;
         if ((rc = next_item(&c, &type, &item)) < 0)
             break;

@@ -473,6 +473,11 @@ static int write_body(writer *w, const dcm_dataset *ds, const dcm_ts *ts,
     if (w->deflate) {
         if (rc == DCM_OK)
             rc = deflate_out(w, NULL, 0, Z_FINISH);
+        /* PS3.5 A.5: an odd-length deflated stream gets one trailing NUL,
+         * so that files and network fragments keep even lengths. */
+        static const uint8_t pad = 0;
+        if (rc == DCM_OK && z.total_out % 2)
+            rc = sink(w, &pad, 1);
         deflateEnd(&z);
         w->deflate = NULL;
     }
