@@ -2,16 +2,24 @@
 # bench/run.sh - the benchmarks behind docs/PERFORMANCE.md, side by side
 # with DCMTK in one run. `make bench` runs it after a Release build.
 #
-#   bench/run.sh [--rounds N] [--size-mib MIB] [--count N]
+#   bench/run.sh [core|net] [--rounds N] [--size-mib MIB] [--count N]
+#   bench/run.sh net [--rounds N] [--count N] [--senders N]
 #
+# With no first word both run: core (bench/data_core.py, read and write
+# against dcmconv), then net (bench/net.py, C-STORE SCP against storescp).
 # Data goes to bench/out/ (git-ignored, made on first use, kept for the
-# next run; rm -rf bench/out to regenerate it). The results table is
-# printed and saved as bench/out/data_core.md. Environment: SIREN_BUILD
-# (build folder, default build), SIREN_BENCH_ROUNDS, SIREN_BENCH_SIZE_MIB.
+# next run; rm -rf bench/out to regenerate it). The results tables are
+# printed and saved as bench/out/data_core.md and bench/out/net.md.
+# Environment: SIREN_BUILD (build folder, default build),
+# SIREN_BENCH_ROUNDS, SIREN_BENCH_SIZE_MIB.
 set -eu
 
 cd "$(dirname "$0")/.."
 build=${SIREN_BUILD:-build}
+which=all
+case "${1:-}" in
+    core|net) which=$1; shift ;;
+esac
 
 for tool in dcm_rewrite gen_series; do
     if [ ! -x "$build/tests/$tool" ]; then
@@ -35,4 +43,9 @@ fi
 python=/usr/bin/python3
 [ -x "$python" ] || python=python3
 
-exec "$python" bench/data_core.py --build "$build" --runner "$runner" "$@"
+if [ "$which" != net ]; then
+    "$python" bench/data_core.py --build "$build" --runner "$runner" "$@"
+fi
+if [ "$which" != core ]; then
+    exec "$python" bench/net.py --build "$build" "$@"
+fi
