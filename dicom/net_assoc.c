@@ -39,7 +39,14 @@ struct dcm_assoc {
     uint8_t *out;         /* a P-DATA PDU being built */
     size_t out_cap;
     int dataset_due;      /* context of an announced data set, or -1 */
+    uint8_t invalid_reason; /* A-ABORT reason for the last invalid PDU */
+    /* Bytes read from the transport ahead of need, so that a PDU header
+     * and small PDUs do not each cost a system call. */
+    uint8_t *ahead;
+    size_t ahead_pos, ahead_len;
 };
+
+#define READ_AHEAD_BYTES (64u << 10)
 
 /* ---- clocks and reading ---------------------------------------------------- */
 
@@ -71,12 +78,30 @@ static int read_exact(dcm_assoc *a, void *buf, size_t len, int64_t deadline,
 {
     uint8_t *p = buf;
     while (len > 0) {
-        long got = a->transport->ops->read(a->transport, p, len,
+        size_t buffered = a->ahead_len - a->ahead_pos;
+        if (buffered > 0) {
+            size_t n = buffered < len ? buffered : len;
+            memcpy(p, a->ahead + a->ahead_pos, n);
+            a->ahead_pos += n;
+            p += n;
+            len -= n;
+            continue;
+        }
+        /* A large remainder goes straight to its place; a small one comes
+         * with whatever else the socket holds. */
+        bool direct = len >= READ_AHEAD_BYTES || !a->ahead;
+        long got = a->transport->ops->read(a->transport, direct ? p : a->ahead,
+                                           direct ? len : READ_AHEAD_BYTES,
                                            remaining_ms(deadline), err);
         if (got < 0)
             return (int)got;
-        p += got;
-        len -= (size_t)got;
+        if (direct) {
+            p += got;
+            len -= (size_t)got;
+        } else {
+            a->ahead_pos = 0;
+            a->ahead_len = (size_t)got;
+        }
     }
     return DCM_OK;
 }
@@ -130,10 +155,12 @@ static int read_pdu(dcm_assoc *a, int first_timeout_ms, uint8_t *type,
     uint32_t length = (uint32_t)header[2] << 24 | (uint32_t)header[3] << 16 |
                       (uint32_t)header[4] << 8 | header[5];
     uint32_t limit = body_limit(a, *type);
+    a->invalid_reason = ABORT_REASON_UNRECOGNIZED_PDU;
     if (limit == 0)
         return dcm_fail(err, DCM_E_INVALID, -1, "%s sent an unknown PDU type "
                         "0x%02X", a->transport->peer, *type);
     bool fixed = limit == 4;
+    a->invalid_reason = ABORT_REASON_INVALID_PARAMETER;
     if ((fixed && length != 4) || length > limit)
         return dcm_fail(err, DCM_E_INVALID, -1, "%s sent a PDU of type 0x%02X "
                         "with length %u (%s %u)", a->transport->peer, *type,
@@ -206,9 +233,8 @@ static void await_close(dcm_assoc *a)
     }
 }
 
-/* Sends A-ABORT (AA-1: from the service user or, for a protocol error
- * before establishment, with our reason; AA-8: service provider) and goes
- * to Sta13; the connection is closed when the association is freed. */
+/* Sends A-ABORT and goes to Sta13; the connection is closed when the
+ * association is freed. */
 static void send_abort(dcm_assoc *a, uint8_t source, uint8_t reason)
 {
     dcm_error ignored;
@@ -224,22 +250,26 @@ static int unexpected(dcm_assoc *a, dcm_ul_event event, int rc,
 {
     dcm_ul_state state = a->state;
     dcm_ul_action action = dcm_ul_action_for(state, event);
+    /* The reason we give: what was wrong with the PDU (unknown type,
+     * bad parameter) or that it was not expected now. */
+    uint8_t reason = event == DCM_EVT19 ? a->invalid_reason
+                                        : ABORT_REASON_UNEXPECTED_PDU;
     switch (action) {
-    case DCM_AA1:
-        send_abort(a, ABORT_SOURCE_USER, ABORT_REASON_NOT_SPECIFIED);
+    case DCM_AA1: /* the local user gives up (Evt15), or a PDU in Sta2
+                     before any association */
+        if (event == DCM_EVT15)
+            send_abort(a, ABORT_SOURCE_USER, ABORT_REASON_NOT_SPECIFIED);
+        else
+            send_abort(a, ABORT_SOURCE_PROVIDER, reason);
         break;
     case DCM_AA8:
-        send_abort(a, ABORT_SOURCE_PROVIDER,
-                   event == DCM_EVT19 ? ABORT_REASON_UNRECOGNIZED_PDU
-                                      : ABORT_REASON_UNEXPECTED_PDU);
+        send_abort(a, ABORT_SOURCE_PROVIDER, reason);
         break;
-    case DCM_AA3: { /* the peer aborted */
-        uint8_t source = a->in[2], reason = a->in[3];
+    case DCM_AA3: /* the peer aborted */
         a->state = DCM_STA1;
         return dcm_fail(err, DCM_E_ABORTED, -1, "%s aborted the association "
-                        "(source %u, reason %u)", a->transport->peer, source,
-                        reason);
-    }
+                        "(source %u, reason %u)", a->transport->peer, a->in[2],
+                        a->in[3]);
     case DCM_AA7:
         send_abort(a, ABORT_SOURCE_PROVIDER, ABORT_REASON_UNEXPECTED_PDU);
         break;
@@ -296,6 +326,7 @@ static dcm_assoc *assoc_new(dcm_transport *t, const dcm_net_limits *limits,
         a->limits.max_pdu_bytes = 4096; /* PS3.8 Annex D: no smaller */
     a->state = DCM_STA1;
     a->dataset_due = -1;
+    a->ahead = malloc(READ_AHEAD_BYTES); /* optional: reads work without */
     return a;
 }
 
@@ -306,6 +337,7 @@ void dcm_assoc_free(dcm_assoc *a)
     a->transport->ops->close(a->transport);
     free(a->in);
     free(a->out);
+    free(a->ahead);
     free(a);
 }
 
@@ -509,6 +541,7 @@ static int receive_request(dcm_assoc *a, dcm_error *err)
             a->state = DCM_STA3; /* AE-6: indication to the user */
             return DCM_OK;
         }
+        a->invalid_reason = ABORT_REASON_INVALID_PARAMETER;
         event = DCM_EVT19;
     }
     return unexpected(a, event, rc, err);
@@ -651,6 +684,7 @@ static int receive_answer(dcm_assoc *a, const dcm_assoc_info *proposed,
             set_send_size(a);
             return DCM_OK;
         }
+        a->invalid_reason = ABORT_REASON_INVALID_PARAMETER;
         event = DCM_EVT19;
     }
     return unexpected(a, event, rc, err);
@@ -725,6 +759,7 @@ int dcm_assoc_next_pdv(dcm_assoc *a, int first_timeout_ms, dcm_pdv *pdv,
     if (left < DCM_PDV_HEADER_BYTES || item_len < 2 || item_len > left - 4) {
         dcm_fail(err, DCM_E_INVALID, -1, "%s sent a PDV item whose length "
                  "does not fit its P-DATA PDU", a->transport->peer);
+        a->invalid_reason = ABORT_REASON_INVALID_PARAMETER;
         return unexpected(a, DCM_EVT19, DCM_E_INVALID, err);
     }
     pdv->context_id = p[4];
@@ -737,6 +772,7 @@ int dcm_assoc_next_pdv(dcm_assoc *a, int first_timeout_ms, dcm_pdv *pdv,
         dcm_fail(err, DCM_E_INVALID, -1, "%s sent data on presentation "
                  "context %u, which is not accepted", a->transport->peer,
                  pdv->context_id);
+        a->invalid_reason = ABORT_REASON_INVALID_PARAMETER;
         return unexpected(a, DCM_EVT19, DCM_E_INVALID, err);
     }
     return DCM_OK;

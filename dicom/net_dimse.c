@@ -228,6 +228,8 @@ static int receive_command(dcm_assoc *a, int first_timeout_ms,
     }
     if (rc == DCM_OK && buf.failed)
         rc = dcm_fail(err, DCM_E_NOMEM, -1, "out of memory for a command");
+    if (rc == DCM_OK && buf.len == 0)
+        rc = protocol_error(a, err, "an empty command set");
     if (rc == DCM_OK) {
         rc = decode_command(buf.data, buf.len, cmd, err);
         if (rc < 0)

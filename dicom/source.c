@@ -34,7 +34,9 @@ dcm_source *dcm_source_from_memory(const uint8_t *data, size_t len, bool owned)
         return NULL;
     src->refs = 1;
     src->fd = -1;
-    src->data = data;
+    /* An empty input may come as NULL; pointer arithmetic needs an
+     * object. */
+    src->data = data ? data : (const uint8_t *)"";
     src->owns_data = owned;
     src->size = len;
     return src;

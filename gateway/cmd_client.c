@@ -35,7 +35,7 @@ static int parse_client_options(int argc, char **argv, client_options *o,
                           .timeout_ms = 60000,
                           .max_pdu = DCM_DEFAULT_MAX_PDU_BYTES};
     int i = 1;
-    for (; i < argc && argv[i][0] == '-'; i++) {
+    for (; i < argc && argv[i][0] == '-'; i += 2) { /* option and value */
         const char *opt = argv[i];
         const char *value = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(opt, "--help") == 0 || strcmp(opt, "-h") == 0) {
@@ -58,7 +58,6 @@ static int parse_client_options(int argc, char **argv, client_options *o,
             fprintf(stderr, "unknown option '%s'\n\n%s", opt, help);
             return -1;
         }
-        i++;
     }
     if (strlen(o->calling_ae) > DCM_AE_TITLE_MAX ||
         strlen(o->called_ae) > DCM_AE_TITLE_MAX || o->timeout_ms <= 0 ||

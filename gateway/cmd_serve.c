@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #define REFUSERS 8              /* threads answering "too many" at once */
+#define REFUSAL_WAIT_MS 3000    /* how long a refuser waits for the request */
 #define TEMP_PREFIX ".incoming-" /* a file being received */
 
 typedef struct server {
@@ -73,17 +74,13 @@ typedef struct incoming {
 static int write_fd(void *ctx, const void *data, size_t len)
 {
     incoming *in = ctx;
-    const uint8_t *p = data;
+    off_t start = (off_t)in->bytes;
+    if (dcm_fd_writer(&in->fd, data, len) < 0)
+        return -1;
     in->bytes += len;
-    while (len > 0) {
-        ssize_t put = write(in->fd, p, len);
-        if (put < 0 && errno == EINTR)
-            continue;
-        if (put < 0)
-            return -1;
-        p += put;
-        len -= (size_t)put;
-    }
+    /* Start writing this part to disk now, while the rest arrives: the
+     * fdatasync before Success then waits for less. */
+    sync_file_range(in->fd, start, (off_t)len, SYNC_FILE_RANGE_WRITE);
     return 0;
 }
 
@@ -174,7 +171,7 @@ static uint16_t store_end(void *instance, bool complete, char comment[65])
     incoming *in = instance;
     association_stats *stats = in->stats;
     uint16_t status = DCM_STATUS_OUT_OF_RESOURCES;
-    bool durable = complete && fsync(in->fd) == 0;
+    bool durable = complete && fdatasync(in->fd) == 0;
     if (close(in->fd) < 0)
         durable = false;
     if (!complete)
@@ -292,8 +289,13 @@ static void *run_refusal(void *arg)
     dcm_transport *t = dcm_tcp_transport(c->fd, c->peer, &err);
     dcm_reject rj = {DCM_RJ_TRANSIENT, DCM_RJ_SOURCE_PRESENTATION,
                      DCM_RJ_LOCAL_LIMIT_EXCEEDED};
+    /* A refusal slot is held only briefly: a peer that does not send its
+     * request soon is not worth an answer. */
+    dcm_net_limits limits = c->srv->scp.limits;
+    if (limits.artim_timeout_ms > REFUSAL_WAIT_MS)
+        limits.artim_timeout_ms = REFUSAL_WAIT_MS;
     if (t)
-        dcm_assoc_refuse(t, &rj, &c->srv->scp.limits);
+        dcm_assoc_refuse(t, &rj, &limits);
     gw_log(GW_LOG_WARN, "assoc.refused", "peer=%s reason=\"more than %d "
            "associations\"", c->peer, c->srv->max_associations);
     finish(c->srv, &c->srv->refusing);
@@ -392,7 +394,9 @@ static const char serve_help[] =
     "  --max-pdu N            largest P-DATA PDU we receive (default 131072)\n"
     "  --timeout S            each PDU must arrive within S seconds (default 60)\n"
     "  --idle-timeout S       an idle association is aborted after S seconds\n"
-    "                         (default 300)\n\n"
+    "                         (default 300)\n"
+    "  --artim-timeout S      a new connection must send its association\n"
+    "                         request within S seconds (default 30)\n\n"
     "Stops on SIGINT or SIGTERM. Logs one line per event on stderr; the port\n"
     "is logged as serve.listening port=N.\n";
 
@@ -400,7 +404,7 @@ typedef struct serve_options {
     const char *dir, *port, *bind, *aet;
     const char *allowed[64];
     size_t allowed_count;
-    int max_associations, timeout_s, idle_timeout_s;
+    int max_associations, timeout_s, idle_timeout_s, artim_timeout_s;
     uint32_t max_pdu;
 } serve_options;
 
@@ -408,7 +412,7 @@ static int parse_serve_options(int argc, char **argv, serve_options *o)
 {
     *o = (serve_options){.port = "11112", .aet = "SIREN",
                          .max_associations = 32, .timeout_s = 60,
-                         .idle_timeout_s = 300,
+                         .idle_timeout_s = 300, .artim_timeout_s = 30,
                          .max_pdu = DCM_DEFAULT_MAX_PDU_BYTES};
     for (int i = 1; i < argc; i++) {
         const char *opt = argv[i];
@@ -439,13 +443,15 @@ static int parse_serve_options(int argc, char **argv, serve_options *o)
             o->timeout_s = atoi(value);
         else if (strcmp(opt, "--idle-timeout") == 0)
             o->idle_timeout_s = atoi(value);
+        else if (strcmp(opt, "--artim-timeout") == 0)
+            o->artim_timeout_s = atoi(value);
         else {
             fprintf(stderr, "unknown option '%s'\n\n%s", opt, serve_help);
             return -1;
         }
     }
     if (!o->dir || o->max_associations < 1 || o->timeout_s < 1 ||
-        o->idle_timeout_s < 1 || o->max_pdu < 4096 || o->max_pdu > (16u << 20) ||
+        o->idle_timeout_s < 1 || o->artim_timeout_s < 1 || o->max_pdu < 4096 || o->max_pdu > (16u << 20) ||
         strlen(o->aet) > DCM_AE_TITLE_MAX) {
         fprintf(stderr, "--dir is required; counts and timeouts are "
                         "positive; --max-pdu is 4096..16777216; AE titles "
@@ -488,6 +494,7 @@ int gw_cmd_serve(int argc, char **argv)
     srv.scp.limits.max_pdu_bytes = o.max_pdu;
     srv.scp.limits.dimse_timeout_ms = o.timeout_s * 1000;
     srv.scp.limits.idle_timeout_ms = o.idle_timeout_s * 1000;
+    srv.scp.limits.artim_timeout_ms = o.artim_timeout_s * 1000;
     if (o.allowed_count) {
         srv.allowed_calling = o.allowed;
         srv.allowed_count = o.allowed_count;
