@@ -396,7 +396,11 @@ static const char serve_help[] =
     "  --idle-timeout S       an idle association is aborted after S seconds\n"
     "                         (default 300)\n"
     "  --artim-timeout S      a new connection must send its association\n"
-    "                         request within S seconds (default 30)\n\n"
+    "                         request within S seconds (default 30)\n"
+    "  --accept-syntax UID    accept this transfer syntax (repeatable, in\n"
+    "                         order of preference; default: explicit and\n"
+    "                         implicit VR little endian, deflated, the\n"
+    "                         compressed syntaxes, big endian)\n\n"
     "Stops on SIGINT or SIGTERM. Logs one line per event on stderr; the port\n"
     "is logged as serve.listening port=N.\n";
 
@@ -404,6 +408,8 @@ typedef struct serve_options {
     const char *dir, *port, *bind, *aet;
     const char *allowed[64];
     size_t allowed_count;
+    const char *syntaxes[64];
+    size_t syntax_count;
     int max_associations, timeout_s, idle_timeout_s, artim_timeout_s;
     uint32_t max_pdu;
 } serve_options;
@@ -435,6 +441,14 @@ static int parse_serve_options(int argc, char **argv, serve_options *o)
             o->aet = value;
         else if (strcmp(opt, "--allow-calling") == 0 && o->allowed_count < 64)
             o->allowed[o->allowed_count++] = value;
+        else if (strcmp(opt, "--accept-syntax") == 0 && o->syntax_count < 64) {
+            if (!dcm_ts_find(value)) {
+                fprintf(stderr, "--accept-syntax: unknown transfer syntax "
+                                "'%s'\n", value);
+                return -1;
+            }
+            o->syntaxes[o->syntax_count++] = value;
+        }
         else if (strcmp(opt, "--max-associations") == 0)
             o->max_associations = atoi(value);
         else if (strcmp(opt, "--max-pdu") == 0)
@@ -498,6 +512,10 @@ int gw_cmd_serve(int argc, char **argv)
     if (o.allowed_count) {
         srv.allowed_calling = o.allowed;
         srv.allowed_count = o.allowed_count;
+    }
+    if (o.syntax_count) {
+        srv.scp.ts_preference = o.syntaxes;
+        srv.scp.ts_preference_count = o.syntax_count;
     }
     remove_stale_temp_files(o.dir);
 
