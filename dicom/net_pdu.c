@@ -320,16 +320,32 @@ static int copy_ae(cursor *c, const uint8_t *p, char out[DCM_AE_TITLE_MAX + 1],
     return DCM_OK;
 }
 
-static int parse_context_request(cursor *item, dcm_assoc_info *info)
+/* The next free context slot for a presentation context item (its ID in
+ * the first byte, 3 more header bytes), zeroed; NULL when none is left or
+ * the item is too short (*rc says why). */
+static dcm_pcontext *context_slot(cursor *item, dcm_assoc_info *info, int *rc)
 {
-    if (info->context_count >= DCM_MAX_CONTEXTS)
-        return bad(item, "more than 128 presentation contexts");
-    if (item->left < 4)
-        return bad(item, "presentation context item cut short");
+    if (info->context_count >= DCM_MAX_CONTEXTS) {
+        *rc = bad(item, "more than 128 presentation contexts");
+        return NULL;
+    }
+    if (item->left < 4) {
+        *rc = bad(item, "presentation context item cut short");
+        return NULL;
+    }
     dcm_pcontext *pc = &info->contexts[info->context_count];
     memset(pc, 0, sizeof *pc);
     pc->id = item->p[0];
     pc->scu_role = pc->scp_role = -1;
+    return pc;
+}
+
+static int parse_context_request(cursor *item, dcm_assoc_info *info)
+{
+    int rc;
+    dcm_pcontext *pc = context_slot(item, info, &rc);
+    if (!pc)
+        return rc;
     if (pc->id % 2 == 0)
         return bad(item, "an even presentation context ID");
     for (size_t i = 0; i < info->context_count; i++)
@@ -340,7 +356,7 @@ static int parse_context_request(cursor *item, dcm_assoc_info *info)
     while (sub.left > 0) {
         uint8_t type = 0;
         cursor content;
-        int rc = next_item(&sub, &type, &content);
+        rc = next_item(&sub, &type, &content);
         if (rc < 0)
             return rc;
         if (type == 0x30) {
@@ -370,22 +386,18 @@ static int parse_context_request(cursor *item, dcm_assoc_info *info)
 
 static int parse_context_answer(cursor *item, dcm_assoc_info *info)
 {
-    if (info->context_count >= DCM_MAX_CONTEXTS)
-        return bad(item, "more than 128 presentation contexts");
-    if (item->left < 4)
-        return bad(item, "presentation context item cut short");
-    dcm_pcontext *pc = &info->contexts[info->context_count];
-    memset(pc, 0, sizeof *pc);
-    pc->id = item->p[0];
+    int rc;
+    dcm_pcontext *pc = context_slot(item, info, &rc);
+    if (!pc)
+        return rc;
     pc->result = item->p[2];
-    pc->scu_role = pc->scp_role = -1;
     if (pc->result > DCM_PC_TRANSFER_SYNTAXES_NOT_SUPPORTED)
         return bad(item, "an unknown presentation context result");
     cursor sub = {item->p + 4, item->left - 4, item->err};
     while (sub.left > 0) {
         uint8_t type = 0;
         cursor content;
-        int rc = next_item(&sub, &type, &content);
+        rc = next_item(&sub, &type, &content);
         if (rc < 0)
             return rc;
         if (type != 0x40 || pc->result != DCM_PC_ACCEPTED)
