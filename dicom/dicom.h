@@ -462,12 +462,26 @@ int dcm_write_file(const dcm_dataset *ds, const dcm_write_options *options,
 int dcm_write_file_path(const dcm_dataset *ds,
                         const dcm_write_options *options, const char *path,
                         dcm_error *err);
-/* Writes the preamble, "DICM" and a file meta for a dataset that follows
- * as bytes already encoded in ts_uid (a C-STORE data set received from the
- * network, written to disk as it arrives). source_ae_title may be NULL. */
-int dcm_write_meta(const char *sop_class_uid, const char *sop_instance_uid,
-                   const char *ts_uid, const char *source_ae_title,
-                   dcm_write_fn write, void *ctx, dcm_error *err);
+/* A file meta for dcm_write_meta: the three UIDs are required, the rest
+ * optional (NULL: not written). */
+typedef struct dcm_meta {
+    const char *sop_class_uid;
+    const char *sop_instance_uid;
+    const char *ts_uid;
+    const char *source_ae_title;     /* (0002,0016) */
+    const char *sending_ae_title;    /* (0002,0017) */
+    const char *receiving_ae_title;  /* (0002,0018) */
+    const char *sending_address;     /* (0002,0027), a URI */
+    const char *private_creator_uid; /* (0002,0100), with private_info */
+    const void *private_info;        /* (0002,0102), OB */
+    size_t private_info_len;
+} dcm_meta;
+
+/* Writes the preamble, "DICM" and the file meta for a dataset that follows
+ * as bytes already encoded in meta->ts_uid (a C-STORE data set received
+ * from the network, written to disk as it arrives). */
+int dcm_write_meta(const dcm_meta *meta, dcm_write_fn write, void *ctx,
+                   dcm_error *err);
 /* Whether dcm_write_dataset could write ds in ts_uid (the syntax is known
  * and writable, the pixel data needs no transcoding, ds is no DICOMDIR):
  * checked before a C-STORE announces a data set it must then deliver. */

@@ -546,23 +546,27 @@ static int add_meta_uid(dcm_dataset *meta, uint32_t tag, const char *uid,
     return dcm_dataset_set_string(meta, tag, DCM_VR_UI, uid, err);
 }
 
+static int add_meta_text(dcm_dataset *meta, uint32_t tag, dcm_vr vr,
+                         const char *text, dcm_error *err)
+{
+    return text ? dcm_dataset_set_string(meta, tag, vr, text, err) : DCM_OK;
+}
+
 /* The meta elements after the group length (PS3.10 7.1). */
-static int fill_meta(dcm_dataset *meta, const char *class_uid,
-                     const char *instance_uid, const char *ts_uid,
-                     const char *source_ae_title, dcm_error *err)
+static int fill_meta(dcm_dataset *meta, const dcm_meta *m, dcm_error *err)
 {
     static const uint8_t version[2] = {0x00, 0x01};
     int rc = dcm_dataset_set_bytes(meta, DCM_TAG_FILE_META_VERSION, DCM_VR_OB,
                                    version, sizeof version, err);
     if (rc == DCM_OK)
-        rc = add_meta_uid(meta, DCM_TAG_MEDIA_SOP_CLASS_UID, class_uid,
+        rc = add_meta_uid(meta, DCM_TAG_MEDIA_SOP_CLASS_UID, m->sop_class_uid,
                           "SOP Class UID", err);
     if (rc == DCM_OK)
-        rc = add_meta_uid(meta, DCM_TAG_MEDIA_SOP_INSTANCE_UID, instance_uid,
-                          "SOP Instance UID", err);
+        rc = add_meta_uid(meta, DCM_TAG_MEDIA_SOP_INSTANCE_UID,
+                          m->sop_instance_uid, "SOP Instance UID", err);
     if (rc == DCM_OK)
         rc = dcm_dataset_set_string(meta, DCM_TAG_TRANSFER_SYNTAX_UID,
-                                    DCM_VR_UI, ts_uid, err);
+                                    DCM_VR_UI, m->ts_uid, err);
     if (rc == DCM_OK)
         rc = dcm_dataset_set_string(meta, DCM_TAG_IMPLEMENTATION_CLASS_UID,
                                     DCM_VR_UI, DCM_IMPLEMENTATION_CLASS_UID,
@@ -571,9 +575,26 @@ static int fill_meta(dcm_dataset *meta, const char *class_uid,
         rc = dcm_dataset_set_string(meta, DCM_TAG_IMPLEMENTATION_VERSION_NAME,
                                     DCM_VR_SH, DCM_IMPLEMENTATION_VERSION_NAME,
                                     err);
-    if (rc == DCM_OK && source_ae_title)
-        rc = dcm_dataset_set_string(meta, DCM_TAG_SOURCE_AE_TITLE, DCM_VR_AE,
-                                    source_ae_title, err);
+    if (rc == DCM_OK)
+        rc = add_meta_text(meta, DCM_TAG_SOURCE_AE_TITLE, DCM_VR_AE,
+                           m->source_ae_title, err);
+    if (rc == DCM_OK)
+        rc = add_meta_text(meta, DCM_TAG(0x0002, 0x0017), DCM_VR_AE,
+                           m->sending_ae_title, err);
+    if (rc == DCM_OK)
+        rc = add_meta_text(meta, DCM_TAG(0x0002, 0x0018), DCM_VR_AE,
+                           m->receiving_ae_title, err);
+    if (rc == DCM_OK)
+        rc = add_meta_text(meta, DCM_TAG(0x0002, 0x0027), DCM_VR_UR,
+                           m->sending_address, err);
+    if (rc == DCM_OK && m->private_creator_uid && m->private_info) {
+        rc = dcm_dataset_set_string(meta, DCM_TAG(0x0002, 0x0100), DCM_VR_UI,
+                                    m->private_creator_uid, err);
+        if (rc == DCM_OK)
+            rc = dcm_dataset_set_bytes(meta, DCM_TAG(0x0002, 0x0102),
+                                       DCM_VR_OB, m->private_info,
+                                       m->private_info_len, err);
+    }
     return rc;
 }
 
@@ -588,8 +609,11 @@ static int build_meta(const dcm_dataset *ds, const dcm_ts *ts,
                                                       : sop_class;
     const char *instance_uid = opt && opt->sop_instance_uid
                                    ? opt->sop_instance_uid : sop_instance;
-    int rc = fill_meta(meta, class_uid, instance_uid, ts->uid,
-                       opt ? opt->source_ae_title : NULL, err);
+    dcm_meta m = {.sop_class_uid = class_uid,
+                  .sop_instance_uid = instance_uid,
+                  .ts_uid = ts->uid,
+                  .source_ae_title = opt ? opt->source_ae_title : NULL};
+    int rc = fill_meta(meta, &m, err);
     free(sop_class);
     free(sop_instance);
     return rc;
@@ -628,16 +652,14 @@ static int write_meta(writer *w, const dcm_dataset *meta)
     return rc;
 }
 
-int dcm_write_meta(const char *sop_class_uid, const char *sop_instance_uid,
-                   const char *ts_uid, const char *source_ae_title,
-                   dcm_write_fn write, void *ctx, dcm_error *err)
+int dcm_write_meta(const dcm_meta *m, dcm_write_fn write, void *ctx,
+                   dcm_error *err)
 {
     dcm_dataset *meta = dcm_dataset_new();
     if (!meta)
         return dcm_fail(err, DCM_E_NOMEM, -1, "out of memory");
     writer w;
-    int rc = fill_meta(meta, sop_class_uid, sop_instance_uid, ts_uid,
-                       source_ae_title, err);
+    int rc = fill_meta(meta, m, err);
     if (rc == DCM_OK && (rc = writer_init(&w, write, ctx, err)) == DCM_OK) {
         rc = write_meta(&w, meta);
         free(w.buf);

@@ -1,8 +1,9 @@
 /* cmd_client.c - `siren echo` and `siren send`: a C-ECHO and a C-STORE
- * client, over plain TCP (TLS arrives with tls/). */
+ * client, over plain TCP or DICOM-TLS. */
 #include "gateway.h"
 
 #include "dicom.h"
+#include "tls.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -18,13 +19,74 @@ typedef struct client_options {
     const char *port;
     int timeout_ms;
     uint32_t max_pdu;
+    bool tls;
+    tls_client_config tls_config;
+    const char *server_name; /* the name the server certificate must carry */
+    tls_context *tls_ctx;    /* made once the options are read */
 } client_options;
 
 static const char client_options_help[] =
     "  --aet AE        our (calling) AE title (default SIREN)\n"
     "  --call AE       the peer's (called) AE title (default ANY-SCP)\n"
     "  --timeout S     seconds to wait for the peer at each step (default 60)\n"
-    "  --max-pdu N     largest P-DATA PDU we receive (default 131072)\n";
+    "  --max-pdu N     largest P-DATA PDU we receive (default 131072)\n"
+    "DICOM-TLS:\n"
+    "  --tls           use DICOM-TLS (the server certificate is verified)\n"
+    "  --tls-ca FILE   CA bundle the server certificate must chain to\n"
+    "  --tls-cert FILE our certificate (chain) and key, if the server asks\n"
+    "  --tls-key FILE  (the key file must be mode 600 or stricter)\n"
+    "  --tls-server-name NAME\n"
+    "                  the name the server certificate must carry (default\n"
+    "                  HOST)\n"
+    "  --tls-profile NAME\n"
+    "                  bcp195 (default), modified-bcp195 or tls13\n";
+
+/* Reads one option with its value; -1 if unknown. */
+static int client_option(client_options *o, const char *opt, const char *value)
+{
+    if (strcmp(opt, "--aet") == 0)
+        o->calling_ae = value;
+    else if (strcmp(opt, "--call") == 0)
+        o->called_ae = value;
+    else if (strcmp(opt, "--timeout") == 0)
+        o->timeout_ms = atoi(value) * 1000;
+    else if (strcmp(opt, "--max-pdu") == 0)
+        o->max_pdu = (uint32_t)strtoul(value, NULL, 10);
+    else if (strcmp(opt, "--tls-ca") == 0)
+        o->tls_config.ca_file = value;
+    else if (strcmp(opt, "--tls-cert") == 0)
+        o->tls_config.cert_file = value;
+    else if (strcmp(opt, "--tls-key") == 0)
+        o->tls_config.key_file = value;
+    else if (strcmp(opt, "--tls-server-name") == 0)
+        o->server_name = value;
+    else if (strcmp(opt, "--tls-profile") == 0) {
+        int profile = tls_profile_parse(value);
+        if (profile < 0)
+            return -1;
+        o->tls_config.profile = (tls_profile)profile;
+    } else
+        return -1;
+    return 0;
+}
+
+/* With --tls: the client context, made once for every association. */
+static int prepare_tls(client_options *o)
+{
+    if (!o->tls)
+        return 0;
+    if (!o->tls_config.ca_file) {
+        fprintf(stderr, "--tls needs --tls-ca (the CA of the server)\n");
+        return -1;
+    }
+    dcm_error err = {0};
+    o->tls_ctx = tls_client_context_new(&o->tls_config, &err);
+    if (!o->tls_ctx) {
+        fprintf(stderr, "TLS: %s\n", err.message);
+        return -1;
+    }
+    return 0;
+}
 
 /* Parses the options shared by the clients; returns the index of the
  * first positional argument, or -1 after printing the error. */
@@ -35,29 +97,28 @@ static int parse_client_options(int argc, char **argv, client_options *o,
                           .timeout_ms = 60000,
                           .max_pdu = DCM_DEFAULT_MAX_PDU_BYTES};
     int i = 1;
-    for (; i < argc && argv[i][0] == '-'; i += 2) { /* option and value */
+    while (i < argc && argv[i][0] == '-') {
         const char *opt = argv[i];
-        const char *value = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(opt, "--help") == 0 || strcmp(opt, "-h") == 0) {
             fputs(help, stdout);
             exit(GW_EXIT_OK);
         }
+        if (strcmp(opt, "--tls") == 0) {
+            o->tls = true;
+            i++;
+            continue;
+        }
+        const char *value = i + 1 < argc ? argv[i + 1] : NULL;
         if (!value) {
             fprintf(stderr, "%s needs a value\n\n%s", opt, help);
             return -1;
         }
-        if (strcmp(opt, "--aet") == 0)
-            o->calling_ae = value;
-        else if (strcmp(opt, "--call") == 0)
-            o->called_ae = value;
-        else if (strcmp(opt, "--timeout") == 0)
-            o->timeout_ms = atoi(value) * 1000;
-        else if (strcmp(opt, "--max-pdu") == 0)
-            o->max_pdu = (uint32_t)strtoul(value, NULL, 10);
-        else {
-            fprintf(stderr, "unknown option '%s'\n\n%s", opt, help);
+        if (client_option(o, opt, value) < 0) {
+            fprintf(stderr, "unknown option or value '%s %s'\n\n%s", opt,
+                    value, help);
             return -1;
         }
+        i += 2;
     }
     if (strlen(o->calling_ae) > DCM_AE_TITLE_MAX ||
         strlen(o->called_ae) > DCM_AE_TITLE_MAX || o->timeout_ms <= 0 ||
@@ -72,7 +133,7 @@ static int parse_client_options(int argc, char **argv, client_options *o,
     }
     o->host = argv[i];
     o->port = argv[i + 1];
-    return i + 2;
+    return prepare_tls(o) < 0 ? -1 : i + 2;
 }
 
 /* Connects and requests an association with the given proposals. */
@@ -84,7 +145,11 @@ static dcm_assoc *open_association(const client_options *o,
     int fd = dcm_tcp_connect(o->host, o->port, o->timeout_ms, peer, err);
     if (fd < 0)
         return NULL;
-    dcm_transport *t = dcm_tcp_transport(fd, peer, err);
+    dcm_transport *t =
+        o->tls ? tls_connect(o->tls_ctx, fd, peer,
+                             o->server_name ? o->server_name : o->host,
+                             o->timeout_ms, err)
+               : dcm_tcp_transport(fd, peer, err);
     if (!t)
         return NULL;
     dcm_scu_config cfg = {.calling_ae = o->calling_ae,
@@ -149,6 +214,7 @@ int gw_cmd_echo(int argc, char **argv)
     if (rc == DCM_OK)
         rc = dcm_assoc_release(a, &err);
     dcm_assoc_free(a);
+    tls_context_unref(o.tls_ctx);
     if (rc < 0) {
         fprintf(stderr, "siren echo: %s\n", err.message);
         return GW_EXIT_FAILURE;
@@ -397,5 +463,6 @@ int gw_cmd_send(int argc, char **argv)
         free(list.items[i].path);
     free(list.items);
     free(proposals);
+    tls_context_unref(o.tls_ctx);
     return tally.failed ? GW_EXIT_FAILURE : GW_EXIT_OK;
 }

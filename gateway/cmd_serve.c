@@ -1,18 +1,23 @@
 /* cmd_serve.c - `siren serve --dir DIR`: a C-STORE SCP that writes every
  * received instance into a directory, durably, before answering Success.
- * The gateway service (spool, policies, forwarding) builds on this.
+ * It listens on DICOM-TLS for sites (each site's certificate bound to its
+ * calling AE titles) and, only when asked, on plain DICOM. The gateway
+ * service (spool, policies, forwarding) builds on this.
  *
  * Threads: the main thread accepts; each association runs in its own
- * thread, at most --max-associations at once. A connection beyond that is
- * answered with A-ASSOCIATE-RJ "local limit exceeded" (transient) by a
- * short-lived thread, at most REFUSERS of those; beyond that the
- * connection waits in the kernel's backlog. A thread per association
- * keeps each DICOM conversation a plain sequence of blocking calls, each
- * bounded by a timeout, so one slow or hostile peer holds one thread and
- * nothing else. */
+ * thread, at most --max-associations at once, and at most
+ * --max-handshakes of them in a TLS handshake. A plain connection beyond
+ * the limit is answered with A-ASSOCIATE-RJ "local limit exceeded"
+ * (transient) by a short-lived thread, at most REFUSERS of those; a TLS
+ * one is closed (a refusal would cost a handshake first). A thread per
+ * association keeps each DICOM conversation a plain sequence of blocking
+ * calls, each bounded by a timeout, so one slow or hostile peer holds one
+ * thread and nothing else. SIGHUP reloads certificates, key and CRLs for
+ * new connections; established ones keep what they started with. */
 #include "gateway.h"
 
 #include "dicom.h"
+#include "tls.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -32,20 +37,36 @@
 #define REFUSERS 8              /* threads answering "too many" at once */
 #define REFUSAL_WAIT_MS 3000    /* how long a refuser waits for the request */
 #define TEMP_PREFIX ".incoming-" /* a file being received */
+#define MAX_SITES 64
+#define MAX_SITE_AETS 16
+#define MAX_LIST 64
+
+/* A site: how its certificate is recognised, which calling AE titles it
+ * may use. */
+typedef struct site {
+    char name[64];
+    tls_match match;
+    size_t aet_count;
+    char aets[MAX_SITE_AETS][DCM_AE_TITLE_MAX + 1];
+} site;
 
 typedef struct server {
     const char *dir;
-    dcm_scp_config scp;
-    const char **allowed_calling; /* NULL: any calling AE title */
+    dcm_scp_config scp;           /* each association gets a copy */
+    const char **allowed_calling; /* plain listener; NULL: any */
     size_t allowed_count;
-    int max_associations;
-    int active, refusing;         /* guarded by lock */
-    pthread_mutex_t lock;
+    site sites[MAX_SITES];        /* TLS listener */
+    size_t site_count;
+    int max_associations, max_handshakes, handshake_timeout_ms;
+    tls_server_config tls_config; /* kept for SIGHUP */
+    pthread_mutex_t lock;         /* guards what follows */
     pthread_cond_t changed;
+    int active, refusing, handshaking;
+    tls_context *tls;             /* for new connections */
     atomic_uint next_file;
 } server;
 
-static volatile sig_atomic_t stop_requested;
+static volatile sig_atomic_t stop_requested, reload_requested;
 
 static void on_stop_signal(int signo)
 {
@@ -53,18 +74,93 @@ static void on_stop_signal(int signo)
     stop_requested = 1;
 }
 
-/* ---- writing instances -------------------------------------------------------- */
+static void on_reload_signal(int signo)
+{
+    (void)signo;
+    reload_requested = 1;
+}
 
-typedef struct association_stats {
+/* One accepted connection and, once established, its association. */
+typedef struct connection {
     server *srv;
+    int fd;
+    bool tls;
+    char peer[64];
+    const tls_identity *identity; /* TLS: the verified certificate */
+    const site *site;             /* TLS: the site it proved to be */
+    char calling_ae[DCM_AE_TITLE_MAX + 1];
+    char called_ae[DCM_AE_TITLE_MAX + 1];
     unsigned stored, refused;
     unsigned long long bytes;
-    char peer[64];
-    char calling_ae[DCM_AE_TITLE_MAX + 1];
-} association_stats;
+} connection;
+
+/* ---- security events ------------------------------------------------------------- */
+
+/* A rejected certificate, a site mismatch: one line an operator (and, with
+ * the gateway service, the audit trail) can act on. */
+static void security_alert(const connection *c, const char *reason)
+{
+    char quoted[320], subject[600], certificate[800] = "";
+    const tls_identity *id = c->identity;
+    if (id && id->has_certificate)
+        snprintf(certificate, sizeof certificate, " subject=\"%s\" "
+                 "spki_sha256=%s serial=%s",
+                 gw_log_quote(id->subject, subject, sizeof subject),
+                 id->spki_sha256, id->serial);
+    gw_log(GW_LOG_WARN, "security.alert", "peer=%s reason=\"%s\"%s", c->peer,
+           gw_log_quote(reason, quoted, sizeof quoted), certificate);
+}
+
+/* ---- who may associate -------------------------------------------------------------- */
+
+static const site *site_of_ae(const server *srv, const char *ae)
+{
+    for (size_t i = 0; i < srv->site_count; i++)
+        for (size_t j = 0; j < srv->sites[i].aet_count; j++)
+            if (strcmp(srv->sites[i].aets[j], ae) == 0)
+                return &srv->sites[i];
+    return NULL;
+}
+
+/* TLS: the calling AE title must be a site's, and the certificate that
+ * site's. Plain: the calling AE title must be allowed, if a list is set. */
+static int check_peer(void *ctx, const dcm_assoc_info *rq,
+                      const dcm_transport *t, dcm_reject *rj)
+{
+    connection *c = ctx;
+    const server *srv = c->srv;
+    *rj = (dcm_reject){DCM_RJ_PERMANENT, DCM_RJ_SOURCE_USER,
+                       DCM_RJ_CALLING_AE_NOT_RECOGNIZED};
+    char reason[200];
+    if (!c->tls) {
+        if (!srv->allowed_calling)
+            return 0;
+        for (size_t i = 0; i < srv->allowed_count; i++)
+            if (strcmp(rq->calling_ae, srv->allowed_calling[i]) == 0)
+                return 0;
+        return -1;
+    }
+    const site *s = site_of_ae(srv, rq->calling_ae);
+    if (!s) {
+        snprintf(reason, sizeof reason, "calling AE title %s belongs to no "
+                 "site", rq->calling_ae);
+        security_alert(c, reason);
+        return -1;
+    }
+    if (!tls_identity_matches(tls_transport_identity(t), &s->match)) {
+        snprintf(reason, sizeof reason, "certificate is not site %s's, whose "
+                 "AE title %s it used", s->name, rq->calling_ae);
+        security_alert(c, reason);
+        return -1;
+    }
+    c->site = s;
+    return 0;
+}
+
+/* ---- writing instances ---------------------------------------------------------- */
 
 typedef struct incoming {
-    association_stats *stats;
+    connection *conn;
     int fd;
     char temp_path[PATH_MAX];
     dcm_command rq;
@@ -84,27 +180,107 @@ static int write_fd(void *ctx, const void *data, size_t len)
     return 0;
 }
 
+/* JSON string value: quotes, backslashes and control bytes escaped. */
+static void json_string(char *out, size_t size, size_t *used, const char *text)
+{
+    size_t n = *used;
+    if (n + 1 < size)
+        out[n++] = '"';
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
+        if (n + 8 >= size)
+            break;
+        if (*p == '"' || *p == '\\') {
+            out[n++] = '\\';
+            out[n++] = (char)*p;
+        } else if (*p < 0x20) {
+            n += (size_t)snprintf(out + n, size - n, "\\u%04x", *p);
+        } else {
+            out[n++] = (char)*p;
+        }
+    }
+    if (n + 1 < size)
+        out[n++] = '"';
+    out[n] = '\0';
+    *used = n;
+}
+
+static void json_field(char *out, size_t size, size_t *used, const char *key,
+                       const char *value)
+{
+    if (*used + 4 >= size)
+        return;
+    if (*used > 1)
+        out[(*used)++] = ',';
+    json_string(out, size, used, key);
+    if (*used + 1 < size)
+        out[(*used)++] = ':';
+    json_string(out, size, used, value);
+}
+
+/* Who sent the instance, for (0002,0102) Private Information of the stored
+ * file: the gateway keeps the site's identity with every instance. */
+static size_t provenance(const connection *c, char *out, size_t size)
+{
+    size_t n = 1;
+    out[0] = '{';
+    char when[32];
+    time_t now = time(NULL);
+    struct tm utc;
+    gmtime_r(&now, &utc);
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &utc);
+    json_field(out, size, &n, "received", when);
+    json_field(out, size, &n, "peer", c->peer);
+    json_field(out, size, &n, "calling_ae", c->calling_ae);
+    json_field(out, size, &n, "called_ae", c->called_ae);
+    json_field(out, size, &n, "transport", c->tls ? "tls" : "plain");
+    if (c->site)
+        json_field(out, size, &n, "site", c->site->name);
+    if (c->identity) {
+        json_field(out, size, &n, "tls_protocol", c->identity->protocol);
+        json_field(out, size, &n, "tls_cipher", c->identity->cipher);
+        json_field(out, size, &n, "cert_subject", c->identity->subject);
+        json_field(out, size, &n, "cert_issuer", c->identity->issuer);
+        json_field(out, size, &n, "cert_serial", c->identity->serial);
+        json_field(out, size, &n, "cert_spki_sha256", c->identity->spki_sha256);
+        json_field(out, size, &n, "cert_sha256", c->identity->cert_sha256);
+    }
+    if (n + 1 < size)
+        out[n++] = '}';
+    out[n] = '\0';
+    return n;
+}
+
 static int store_begin(void *ctx, const dcm_assoc *a, const dcm_command *rq,
                        void **instance, uint16_t *status)
 {
-    association_stats *stats = ctx;
+    connection *c = ctx;
     incoming *in = calloc(1, sizeof *in);
     if (!in) {
         *status = DCM_STATUS_OUT_OF_RESOURCES;
         return -1;
     }
-    in->stats = stats;
+    in->conn = c;
     in->rq = *rq;
     snprintf(in->temp_path, sizeof in->temp_path, "%s/" TEMP_PREFIX "XXXXXX",
-             stats->srv->dir);
+             c->srv->dir);
     in->fd = mkostemp(in->temp_path, O_CLOEXEC); /* mode 0600 */
     const dcm_pcontext *pc = dcm_assoc_context(a, rq->context_id);
+    char info[2048], address[80];
+    snprintf(address, sizeof address, "dicom://%s", c->peer);
+    dcm_meta meta = {.sop_class_uid = rq->sop_class,
+                     .sop_instance_uid = rq->sop_instance,
+                     .ts_uid = pc->accepted->uid,
+                     .source_ae_title = c->calling_ae,
+                     .sending_ae_title = c->calling_ae,
+                     .receiving_ae_title = c->called_ae,
+                     .sending_address = address,
+                     .private_creator_uid = DCM_IMPLEMENTATION_CLASS_UID,
+                     .private_info = info,
+                     .private_info_len = provenance(c, info, sizeof info)};
     dcm_error err = {0};
-    if (in->fd < 0 ||
-        dcm_write_meta(rq->sop_class, rq->sop_instance, pc->accepted->uid,
-                       stats->calling_ae, write_fd, in, &err) < 0) {
-        gw_log(GW_LOG_ERROR, "store.failed", "peer=%s reason=\"%s\"",
-               stats->peer, in->fd < 0 ? strerror(errno) : err.message);
+    if (in->fd < 0 || dcm_write_meta(&meta, write_fd, in, &err) < 0) {
+        gw_log(GW_LOG_ERROR, "store.failed", "peer=%s reason=\"%s\"", c->peer,
+               in->fd < 0 ? strerror(errno) : err.message);
         if (in->fd >= 0) {
             close(in->fd);
             unlink(in->temp_path);
@@ -169,7 +345,7 @@ static void final_name(server *srv, char *out, size_t size)
 static uint16_t store_end(void *instance, bool complete, char comment[65])
 {
     incoming *in = instance;
-    association_stats *stats = in->stats;
+    connection *c = in->conn;
     uint16_t status = DCM_STATUS_OUT_OF_RESOURCES;
     bool durable = complete && fdatasync(in->fd) == 0;
     if (close(in->fd) < 0)
@@ -182,50 +358,31 @@ static uint16_t store_end(void *instance, bool complete, char comment[65])
         status = check_stored(in, comment);
     char path[PATH_MAX];
     if (status == DCM_STATUS_SUCCESS) {
-        final_name(stats->srv, path, sizeof path);
-        if (rename(in->temp_path, path) < 0 || sync_dir(stats->srv->dir) < 0) {
+        final_name(c->srv, path, sizeof path);
+        if (rename(in->temp_path, path) < 0 || sync_dir(c->srv->dir) < 0) {
             status = DCM_STATUS_OUT_OF_RESOURCES;
             snprintf(comment, 65, "cannot write the data set to disk");
         }
     }
     if (status == DCM_STATUS_SUCCESS) {
-        stats->stored++;
-        stats->bytes += in->bytes;
-        gw_log(GW_LOG_INFO, "store.ok", "peer=%s sop_instance=%s bytes=%llu "
-               "file=%s", stats->peer, in->rq.sop_instance, in->bytes, path);
+        c->stored++;
+        c->bytes += in->bytes;
+        gw_log(GW_LOG_INFO, "store.ok", "peer=%s%s%s sop_instance=%s "
+               "bytes=%llu file=%s", c->peer, c->site ? " site=" : "",
+               c->site ? c->site->name : "", in->rq.sop_instance, in->bytes,
+               path);
     } else {
         unlink(in->temp_path);
-        stats->refused++;
+        c->refused++;
         gw_log(GW_LOG_WARN, "store.refused", "peer=%s sop_instance=%s "
-               "status=0x%04X reason=\"%s\"", stats->peer, in->rq.sop_instance,
+               "status=0x%04X reason=\"%s\"", c->peer, in->rq.sop_instance,
                status, comment);
     }
     free(in);
     return status;
 }
 
-/* ---- associations ------------------------------------------------------------- */
-
-static int check_calling_ae(void *ctx, const dcm_assoc_info *rq,
-                            const dcm_transport *t, dcm_reject *rj)
-{
-    const server *srv = ctx;
-    (void)t;
-    if (!srv->allowed_calling)
-        return 0;
-    for (size_t i = 0; i < srv->allowed_count; i++)
-        if (strcmp(rq->calling_ae, srv->allowed_calling[i]) == 0)
-            return 0;
-    *rj = (dcm_reject){DCM_RJ_PERMANENT, DCM_RJ_SOURCE_USER,
-                       DCM_RJ_CALLING_AE_NOT_RECOGNIZED};
-    return -1;
-}
-
-typedef struct connection {
-    server *srv;
-    int fd;
-    char peer[64];
-} connection;
+/* ---- associations --------------------------------------------------------------- */
 
 static void finish(server *srv, int *counter)
 {
@@ -243,41 +400,98 @@ static size_t accepted_contexts(const dcm_assoc_info *info)
     return n;
 }
 
-static void *run_association(void *arg)
+/* The TLS handshake, at most max_handshakes at once, with the context of
+ * the moment (a SIGHUP may replace it meanwhile). */
+static dcm_transport *handshake(connection *c, dcm_error *err)
 {
-    connection *c = arg;
     server *srv = c->srv;
-    association_stats stats = {.srv = srv};
-    snprintf(stats.peer, sizeof stats.peer, "%s", c->peer);
+    pthread_mutex_lock(&srv->lock);
+    bool room = srv->handshaking < srv->max_handshakes;
+    if (room)
+        srv->handshaking++;
+    tls_context *ctx = room ? tls_context_ref(srv->tls) : NULL;
+    pthread_mutex_unlock(&srv->lock);
+    if (!room) {
+        close(c->fd);
+        err->code = DCM_E_LIMIT;
+        snprintf(err->message, sizeof err->message, "more than %d TLS "
+                 "handshakes at once", srv->max_handshakes);
+        return NULL;
+    }
+    dcm_transport *t = tls_accept(ctx, c->fd, c->peer,
+                                  srv->handshake_timeout_ms, err);
+    tls_context_unref(ctx);
+    finish(srv, &srv->handshaking);
+    return t;
+}
+
+static void log_accepted(const connection *c, const dcm_assoc_info *info)
+{
+    char user[160] = "";
+    if (info->user.type) {
+        char quoted[140];
+        snprintf(user, sizeof user, " user=\"%s\"",
+                 gw_log_quote(info->user.username, quoted, sizeof quoted));
+    }
+    char version[40];
+    gw_log(GW_LOG_INFO, "assoc.accepted", "peer=%s%s%s calling=%s called=%s "
+           "contexts=%zu/%zu peer_max_pdu=%u implementation=\"%s\"%s%s%s%s",
+           c->peer, c->site ? " site=" : "", c->site ? c->site->name : "",
+           info->calling_ae, info->called_ae, accepted_contexts(info),
+           info->context_count, info->peer_max_pdu,
+           gw_log_quote(info->peer_implementation_version, version,
+                        sizeof version),
+           c->identity ? " tls=" : "",
+           c->identity ? c->identity->protocol : "",
+           c->identity ? " cert_serial=" : "",
+           c->identity ? c->identity->serial : "");
+    if (user[0])
+        gw_log(GW_LOG_INFO, "assoc.user_identity", "peer=%s%s", c->peer, user);
+}
+
+static void serve_association(connection *c, dcm_transport *t)
+{
     dcm_error err = {0};
-    dcm_transport *t = dcm_tcp_transport(c->fd, c->peer, &err);
-    dcm_assoc *a = t ? dcm_assoc_accept(t, &srv->scp, &err) : NULL;
+    dcm_scp_config scp = c->srv->scp;
+    scp.check_ctx = c;
+    dcm_assoc *a = dcm_assoc_accept(t, &scp, &err);
     if (!a) {
         gw_log(GW_LOG_WARN, "assoc.failed", "peer=%s reason=\"%s\"", c->peer,
                err.message);
-    } else {
-        const dcm_assoc_info *info = dcm_assoc_info_of(a);
-        snprintf(stats.calling_ae, sizeof stats.calling_ae, "%s",
-                 info->calling_ae);
-        gw_log(GW_LOG_INFO, "assoc.accepted", "peer=%s calling=%s called=%s "
-               "contexts=%zu/%zu peer_max_pdu=%u implementation=\"%s\"%s%s",
-               c->peer, info->calling_ae, info->called_ae,
-               accepted_contexts(info), info->context_count,
-               info->peer_max_pdu, info->peer_implementation_version,
-               info->user.type ? " user=" : "",
-               info->user.type ? info->user.username : "");
-        dcm_store_handler handler = {.begin = store_begin, .data = write_fd,
-                                     .end = store_end, .ctx = &stats};
-        int rc = dcm_scp_serve(a, &handler, &err);
-        gw_log(rc == DCM_OK ? GW_LOG_INFO : GW_LOG_WARN,
-               rc == DCM_OK ? "assoc.released" : "assoc.ended",
-               "peer=%s stored=%u refused=%u bytes=%llu%s%s%s", c->peer,
-               stats.stored, stats.refused, stats.bytes,
-               rc == DCM_OK ? "" : " reason=\"", rc == DCM_OK ? "" : err.message,
-               rc == DCM_OK ? "" : "\"");
-        dcm_assoc_free(a);
+        return;
     }
-    finish(srv, &srv->active);
+    const dcm_assoc_info *info = dcm_assoc_info_of(a);
+    snprintf(c->calling_ae, sizeof c->calling_ae, "%s", info->calling_ae);
+    snprintf(c->called_ae, sizeof c->called_ae, "%s", info->called_ae);
+    log_accepted(c, info);
+    dcm_store_handler handler = {.begin = store_begin, .data = write_fd,
+                                 .end = store_end, .ctx = c};
+    int rc = dcm_scp_serve(a, &handler, &err);
+    gw_log(rc == DCM_OK ? GW_LOG_INFO : GW_LOG_WARN,
+           rc == DCM_OK ? "assoc.released" : "assoc.ended",
+           "peer=%s stored=%u refused=%u bytes=%llu%s%s%s", c->peer,
+           c->stored, c->refused, c->bytes,
+           rc == DCM_OK ? "" : " reason=\"", rc == DCM_OK ? "" : err.message,
+           rc == DCM_OK ? "" : "\"");
+    dcm_assoc_free(a);
+}
+
+static void *run_association(void *arg)
+{
+    connection *c = arg;
+    dcm_error err = {0};
+    dcm_transport *t = c->tls ? handshake(c, &err)
+                              : dcm_tcp_transport(c->fd, c->peer, &err);
+    if (!t && err.code == DCM_E_REJECTED)
+        security_alert(c, err.message);
+    else if (!t)
+        gw_log(GW_LOG_WARN, c->tls ? "tls.failed" : "assoc.failed",
+               "peer=%s reason=\"%s\"", c->peer, err.message);
+    if (t) {
+        c->identity = tls_transport_identity(t);
+        serve_association(c, t);
+    }
+    finish(c->srv, &c->srv->active);
     free(c);
     return NULL;
 }
@@ -321,18 +535,18 @@ static void start_thread(connection *c, void *(*run)(void *), int *counter)
     pthread_attr_destroy(&attr);
 }
 
-static void dispatch(server *srv, int fd, const char *peer)
+static void dispatch(server *srv, int fd, const char *peer, bool tls)
 {
     connection *c = calloc(1, sizeof *c);
     if (!c) {
         close(fd);
         return;
     }
-    *c = (connection){.srv = srv, .fd = fd};
+    *c = (connection){.srv = srv, .fd = fd, .tls = tls};
     snprintf(c->peer, sizeof c->peer, "%s", peer);
     pthread_mutex_lock(&srv->lock);
     int *counter = srv->active < srv->max_associations ? &srv->active
-                   : srv->refusing < REFUSERS          ? &srv->refusing
+                   : !tls && srv->refusing < REFUSERS  ? &srv->refusing
                                                        : NULL;
     if (counter)
         (*counter)++;
@@ -378,18 +592,37 @@ static void wait_for_associations(server *srv, int seconds)
     pthread_mutex_unlock(&srv->lock);
 }
 
-/* ---- the command ---------------------------------------------------------------- */
+/* SIGHUP: certificates, key and CRLs are read again; if that fails the
+ * old ones stay in use. */
+static void reload_tls(server *srv)
+{
+    dcm_error err = {0};
+    tls_context *fresh = tls_server_context_new(&srv->tls_config, &err);
+    if (!fresh) {
+        gw_log(GW_LOG_ERROR, "tls.reload_failed", "reason=\"%s\" "
+               "(the previous certificates stay in use)", err.message);
+        return;
+    }
+    pthread_mutex_lock(&srv->lock);
+    tls_context *old = srv->tls;
+    srv->tls = fresh;
+    pthread_mutex_unlock(&srv->lock);
+    tls_context_unref(old);
+    gw_log(GW_LOG_INFO, "tls.reloaded", "cert=%s crls=%zu",
+           srv->tls_config.cert_file, srv->tls_config.crl_count);
+}
+
+/* ---- the command ------------------------------------------------------------------ */
 
 static const char serve_help[] =
     "usage: siren serve --dir DIR [OPTIONS]\n\n"
-    "A C-STORE SCP over plain TCP that writes each received instance into\n"
-    "DIR (a Part 10 file named by time and sequence, never by peer data),\n"
-    "fsyncs it, and only then answers Success. C-ECHO is answered too.\n\n"
+    "A C-STORE SCP that writes each received instance into DIR (a Part 10\n"
+    "file named by time and sequence, never by peer data; its meta holds\n"
+    "who sent it), syncs it to disk, and only then answers Success. C-ECHO\n"
+    "is answered too. Sites come over DICOM-TLS; plain DICOM only on --port.\n\n"
     "  --dir DIR              where instances go (must exist)\n"
-    "  --port PORT            TCP port (default 11112; 0 picks a free one)\n"
-    "  --bind ADDRESS         listen on this address only (default all)\n"
     "  --aet AE               the called AE title we answer to (default SIREN)\n"
-    "  --allow-calling AE     accept only these calling AE titles (repeatable)\n"
+    "  --bind ADDRESS         listen on this address only (default all)\n"
     "  --max-associations N   at once (default 32); more are refused\n"
     "  --max-pdu N            largest P-DATA PDU we receive (default 131072)\n"
     "  --timeout S            each PDU must arrive within S seconds (default 60)\n"
@@ -401,78 +634,183 @@ static const char serve_help[] =
     "                         order of preference; default: explicit and\n"
     "                         implicit VR little endian, deflated, the\n"
     "                         compressed syntaxes, big endian)\n\n"
-    "Stops on SIGINT or SIGTERM. Logs one line per event on stderr; the port\n"
-    "is logged as serve.listening port=N.\n";
+    "DICOM-TLS listener (on when --tls-cert is given):\n"
+    "  --tls-port PORT        (default 2762; 0 picks a free one)\n"
+    "  --tls-cert FILE        our certificate (chain), PEM\n"
+    "  --tls-key FILE         our private key, PEM (mode 600 or stricter)\n"
+    "  --sites-ca FILE        CA bundle site certificates must chain to\n"
+    "  --crl FILE             CRL to check site certificates against\n"
+    "                         (repeatable; read again on SIGHUP)\n"
+    "  --tls-profile NAME     bcp195 (PS3.15 B.12, default), modified-bcp195\n"
+    "                         (B.13), tls13 (TLS 1.3 only)\n"
+    "  --pin SPKI             accept only keys with this SHA-256 (hex, of the\n"
+    "                         SubjectPublicKeyInfo; repeatable)\n"
+    "  --site 'NAME|MATCH|AE[,AE...]'\n"
+    "                         a site: the certificate property that names it\n"
+    "                         (dn:, cn:, san-dns:, san-uri:, san-email:,\n"
+    "                         spki:) and the calling AE titles it may use\n"
+    "                         (repeatable; at least one with TLS)\n"
+    "  --max-handshakes N     TLS handshakes at once (default 16)\n"
+    "  --handshake-timeout S  (default 10)\n\n"
+    "Plain DICOM listener (only when asked for):\n"
+    "  --port PORT            TCP port (0 picks a free one)\n"
+    "  --allow-calling AE     accept only these calling AE titles (repeatable)\n\n"
+    "SIGINT/SIGTERM stop it; SIGHUP reloads certificate, key and CRLs.\n"
+    "Logs one line per event on stderr; the ports are logged as\n"
+    "serve.listening tls_port=N port=N.\n";
 
 typedef struct serve_options {
-    const char *dir, *port, *bind, *aet;
-    const char *allowed[64];
+    const char *dir, *port, *tls_port, *bind, *aet;
+    const char *allowed[MAX_LIST];
     size_t allowed_count;
-    const char *syntaxes[64];
+    const char *syntaxes[MAX_LIST];
     size_t syntax_count;
+    const char *crls[MAX_LIST];
+    size_t crl_count;
+    const char *pins[TLS_MAX_PINS];
+    size_t pin_count;
+    const char *sites[MAX_SITES];
+    size_t site_count;
+    const char *cert, *key, *sites_ca, *profile;
     int max_associations, timeout_s, idle_timeout_s, artim_timeout_s;
+    int max_handshakes, handshake_timeout_s;
     uint32_t max_pdu;
 } serve_options;
 
+/* Appends value to a list option; false when the list is full. */
+static bool add_to(const char **list, size_t *count, size_t max,
+                   const char *value)
+{
+    if (*count >= max)
+        return false;
+    list[(*count)++] = value;
+    return true;
+}
+
+static int parse_option(serve_options *o, const char *opt, const char *value)
+{
+    bool ok = true;
+    if (strcmp(opt, "--dir") == 0) o->dir = value;
+    else if (strcmp(opt, "--port") == 0) o->port = value;
+    else if (strcmp(opt, "--tls-port") == 0) o->tls_port = value;
+    else if (strcmp(opt, "--bind") == 0) o->bind = value;
+    else if (strcmp(opt, "--aet") == 0) o->aet = value;
+    else if (strcmp(opt, "--tls-cert") == 0) o->cert = value;
+    else if (strcmp(opt, "--tls-key") == 0) o->key = value;
+    else if (strcmp(opt, "--sites-ca") == 0) o->sites_ca = value;
+    else if (strcmp(opt, "--tls-profile") == 0) o->profile = value;
+    else if (strcmp(opt, "--allow-calling") == 0)
+        ok = add_to(o->allowed, &o->allowed_count, MAX_LIST, value);
+    else if (strcmp(opt, "--accept-syntax") == 0)
+        ok = add_to(o->syntaxes, &o->syntax_count, MAX_LIST, value);
+    else if (strcmp(opt, "--crl") == 0)
+        ok = add_to(o->crls, &o->crl_count, MAX_LIST, value);
+    else if (strcmp(opt, "--pin") == 0)
+        ok = add_to(o->pins, &o->pin_count, TLS_MAX_PINS, value);
+    else if (strcmp(opt, "--site") == 0)
+        ok = add_to(o->sites, &o->site_count, MAX_SITES, value);
+    else if (strcmp(opt, "--max-associations") == 0)
+        o->max_associations = atoi(value);
+    else if (strcmp(opt, "--max-handshakes") == 0)
+        o->max_handshakes = atoi(value);
+    else if (strcmp(opt, "--handshake-timeout") == 0)
+        o->handshake_timeout_s = atoi(value);
+    else if (strcmp(opt, "--max-pdu") == 0)
+        o->max_pdu = (uint32_t)strtoul(value, NULL, 10);
+    else if (strcmp(opt, "--timeout") == 0) o->timeout_s = atoi(value);
+    else if (strcmp(opt, "--idle-timeout") == 0) o->idle_timeout_s = atoi(value);
+    else if (strcmp(opt, "--artim-timeout") == 0)
+        o->artim_timeout_s = atoi(value);
+    else {
+        fprintf(stderr, "unknown option '%s'\n\n%s", opt, serve_help);
+        return -1;
+    }
+    if (!ok)
+        fprintf(stderr, "too many %s options\n", opt);
+    return ok ? 0 : -1;
+}
+
 static int parse_serve_options(int argc, char **argv, serve_options *o)
 {
-    *o = (serve_options){.port = "11112", .aet = "SIREN",
-                         .max_associations = 32, .timeout_s = 60,
-                         .idle_timeout_s = 300, .artim_timeout_s = 30,
+    *o = (serve_options){.aet = "SIREN", .max_associations = 32,
+                         .timeout_s = 60, .idle_timeout_s = 300,
+                         .artim_timeout_s = 30, .max_handshakes = 16,
+                         .handshake_timeout_s = 10, .profile = "bcp195",
                          .max_pdu = DCM_DEFAULT_MAX_PDU_BYTES};
     for (int i = 1; i < argc; i++) {
-        const char *opt = argv[i];
-        if (strcmp(opt, "--help") == 0 || strcmp(opt, "-h") == 0) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             fputs(serve_help, stdout);
             exit(GW_EXIT_OK);
         }
-        const char *value = i + 1 < argc ? argv[++i] : NULL;
-        if (!value) {
-            fprintf(stderr, "%s needs a value\n", opt);
+        if (i + 1 >= argc) {
+            fprintf(stderr, "%s needs a value\n", argv[i]);
             return -1;
         }
-        if (strcmp(opt, "--dir") == 0)
-            o->dir = value;
-        else if (strcmp(opt, "--port") == 0)
-            o->port = value;
-        else if (strcmp(opt, "--bind") == 0)
-            o->bind = value;
-        else if (strcmp(opt, "--aet") == 0)
-            o->aet = value;
-        else if (strcmp(opt, "--allow-calling") == 0 && o->allowed_count < 64)
-            o->allowed[o->allowed_count++] = value;
-        else if (strcmp(opt, "--accept-syntax") == 0 && o->syntax_count < 64) {
-            if (!dcm_ts_find(value)) {
-                fprintf(stderr, "--accept-syntax: unknown transfer syntax "
-                                "'%s'\n", value);
-                return -1;
-            }
-            o->syntaxes[o->syntax_count++] = value;
-        }
-        else if (strcmp(opt, "--max-associations") == 0)
-            o->max_associations = atoi(value);
-        else if (strcmp(opt, "--max-pdu") == 0)
-            o->max_pdu = (uint32_t)strtoul(value, NULL, 10);
-        else if (strcmp(opt, "--timeout") == 0)
-            o->timeout_s = atoi(value);
-        else if (strcmp(opt, "--idle-timeout") == 0)
-            o->idle_timeout_s = atoi(value);
-        else if (strcmp(opt, "--artim-timeout") == 0)
-            o->artim_timeout_s = atoi(value);
-        else {
-            fprintf(stderr, "unknown option '%s'\n\n%s", opt, serve_help);
+        if (parse_option(o, argv[i], argv[i + 1]) < 0)
             return -1;
-        }
+        i++;
     }
-    if (!o->dir || o->max_associations < 1 || o->timeout_s < 1 ||
-        o->idle_timeout_s < 1 || o->artim_timeout_s < 1 || o->max_pdu < 4096 || o->max_pdu > (16u << 20) ||
-        strlen(o->aet) > DCM_AE_TITLE_MAX) {
-        fprintf(stderr, "--dir is required; counts and timeouts are "
-                        "positive; --max-pdu is 4096..16777216; AE titles "
-                        "have at most 16 characters\n\n%s", serve_help);
+    if (o->cert && !o->tls_port)
+        o->tls_port = "2762";
+    const char *problem =
+        !o->dir ? "--dir is required"
+        : !o->port && !o->tls_port ? "no listener: give --tls-cert (DICOM-TLS) "
+                                     "and/or --port (plain DICOM)"
+        : o->tls_port && (!o->cert || !o->key || !o->sites_ca)
+            ? "DICOM-TLS needs --tls-cert, --tls-key and --sites-ca"
+        : o->tls_port && o->site_count == 0
+            ? "DICOM-TLS needs at least one --site"
+        : tls_profile_parse(o->profile) < 0
+            ? "--tls-profile is bcp195, modified-bcp195 or tls13"
+        : o->max_associations < 1 || o->timeout_s < 1 ||
+                  o->idle_timeout_s < 1 || o->artim_timeout_s < 1 ||
+                  o->max_handshakes < 1 || o->handshake_timeout_s < 1
+            ? "counts and timeouts are positive"
+        : o->max_pdu < 4096 || o->max_pdu > (16u << 20)
+            ? "--max-pdu is 4096..16777216"
+        : strlen(o->aet) > DCM_AE_TITLE_MAX ? "--aet has at most 16 characters"
+                                            : NULL;
+    if (problem) {
+        fprintf(stderr, "siren serve: %s\n\n%s", problem, serve_help);
         return -1;
     }
+    for (size_t i = 0; i < o->syntax_count; i++)
+        if (!dcm_ts_find(o->syntaxes[i])) {
+            fprintf(stderr, "--accept-syntax: unknown transfer syntax '%s'\n",
+                    o->syntaxes[i]);
+            return -1;
+        }
     return 0;
+}
+
+/* 'NAME|MATCH|AE[,AE...]' into a site. */
+static int parse_site(const char *text, site *s)
+{
+    char copy[1024];
+    if (snprintf(copy, sizeof copy, "%s", text) >= (int)sizeof copy)
+        return -1;
+    char *match = strchr(copy, '|');
+    char *aets = match ? strchr(match + 1, '|') : NULL;
+    if (!aets)
+        return -1;
+    *match++ = '\0';
+    *aets++ = '\0';
+    dcm_error err = {0};
+    if (!*copy || strlen(copy) >= sizeof s->name ||
+        tls_match_parse(match, &s->match, &err) < 0) {
+        fprintf(stderr, "--site '%s': %s\n", text,
+                err.message[0] ? err.message : "bad site name");
+        return -1;
+    }
+    memcpy(s->name, copy, strlen(copy) + 1); /* length checked above */
+    s->aet_count = 0;
+    for (char *save = NULL, *ae = strtok_r(aets, ",", &save); ae;
+         ae = strtok_r(NULL, ",", &save)) {
+        if (strlen(ae) > DCM_AE_TITLE_MAX || s->aet_count == MAX_SITE_AETS)
+            return -1;
+        memcpy(s->aets[s->aet_count++], ae, strlen(ae) + 1);
+    }
+    return s->aet_count ? 0 : -1;
 }
 
 static void install_signals(void)
@@ -482,7 +820,62 @@ static void install_signals(void)
     sa.sa_handler = on_stop_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sa.sa_handler = on_reload_signal;
+    sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+}
+
+/* The server's configuration from the options; TLS context made. */
+static int configure(server *srv, serve_options *o)
+{
+    srv->dir = o->dir;
+    srv->max_associations = o->max_associations;
+    srv->max_handshakes = o->max_handshakes;
+    srv->handshake_timeout_ms = o->handshake_timeout_s * 1000;
+    srv->scp.ae_title = o->aet;
+    srv->scp.check = check_peer;
+    dcm_net_limits_default(&srv->scp.limits);
+    srv->scp.limits.max_pdu_bytes = o->max_pdu;
+    srv->scp.limits.dimse_timeout_ms = o->timeout_s * 1000;
+    srv->scp.limits.idle_timeout_ms = o->idle_timeout_s * 1000;
+    srv->scp.limits.artim_timeout_ms = o->artim_timeout_s * 1000;
+    if (o->allowed_count) {
+        srv->allowed_calling = o->allowed;
+        srv->allowed_count = o->allowed_count;
+    }
+    if (o->syntax_count) {
+        srv->scp.ts_preference = o->syntaxes;
+        srv->scp.ts_preference_count = o->syntax_count;
+    }
+    for (size_t i = 0; i < o->site_count; i++)
+        if (parse_site(o->sites[i], &srv->sites[srv->site_count++]) < 0) {
+            fprintf(stderr, "siren serve: --site '%s' is not 'NAME|MATCH|"
+                            "AE[,AE...]'\n", o->sites[i]);
+            return -1;
+        }
+    if (!o->tls_port)
+        return 0;
+    srv->tls_config = (tls_server_config){
+        .profile = (tls_profile)tls_profile_parse(o->profile),
+        .cert_file = o->cert, .key_file = o->key, .ca_file = o->sites_ca,
+        .crl_files = o->crls, .crl_count = o->crl_count,
+        .pinned_spki = o->pins, .pinned_count = o->pin_count};
+    dcm_error err = {0};
+    srv->tls = tls_server_context_new(&srv->tls_config, &err);
+    if (!srv->tls) {
+        fprintf(stderr, "siren serve: %s\n", err.message);
+        return -1;
+    }
+    return 0;
+}
+
+static int open_listener(const serve_options *o, const char *port)
+{
+    dcm_error err = {0};
+    int fd = dcm_tcp_listen(o->bind, port, 128, &err);
+    if (fd < 0)
+        fprintf(stderr, "siren serve: %s\n", err.message);
+    return fd;
 }
 
 int gw_cmd_serve(int argc, char **argv)
@@ -498,47 +891,53 @@ int gw_cmd_serve(int argc, char **argv)
     /* Static: association threads may outlive this function by the moment
      * between its return and the process exit. */
     static server srv;
-    srv = (server){.dir = o.dir, .max_associations = o.max_associations};
     pthread_mutex_init(&srv.lock, NULL);
     pthread_cond_init(&srv.changed, NULL);
-    srv.scp.ae_title = o.aet;
-    srv.scp.check = check_calling_ae;
-    srv.scp.check_ctx = &srv;
-    dcm_net_limits_default(&srv.scp.limits);
-    srv.scp.limits.max_pdu_bytes = o.max_pdu;
-    srv.scp.limits.dimse_timeout_ms = o.timeout_s * 1000;
-    srv.scp.limits.idle_timeout_ms = o.idle_timeout_s * 1000;
-    srv.scp.limits.artim_timeout_ms = o.artim_timeout_s * 1000;
-    if (o.allowed_count) {
-        srv.allowed_calling = o.allowed;
-        srv.allowed_count = o.allowed_count;
-    }
-    if (o.syntax_count) {
-        srv.scp.ts_preference = o.syntaxes;
-        srv.scp.ts_preference_count = o.syntax_count;
-    }
+    if (configure(&srv, &o) < 0)
+        return GW_EXIT_FAILURE;
     remove_stale_temp_files(o.dir);
 
-    dcm_error err = {0};
-    int listen_fd = dcm_tcp_listen(o.bind, o.port, 128, &err);
-    if (listen_fd < 0) {
-        fprintf(stderr, "siren serve: %s\n", err.message);
+    int tls_fd = o.tls_port ? open_listener(&o, o.tls_port) : -1;
+    int plain_fd = o.port ? open_listener(&o, o.port) : -1;
+    if ((o.tls_port && tls_fd < 0) || (o.port && plain_fd < 0))
         return GW_EXIT_FAILURE;
-    }
     install_signals();
-    gw_log(GW_LOG_INFO, "serve.listening", "port=%d aet=%s dir=%s "
-           "max_associations=%d", dcm_tcp_local_port(listen_fd), o.aet, o.dir,
-           o.max_associations);
+    char ports[64] = "";
+    size_t used = 0;
+    if (tls_fd >= 0)
+        used += (size_t)snprintf(ports, sizeof ports, "tls_port=%d ",
+                                 dcm_tcp_local_port(tls_fd));
+    if (plain_fd >= 0)
+        snprintf(ports + used, sizeof ports - used, "port=%d ",
+                 dcm_tcp_local_port(plain_fd));
+    gw_log(GW_LOG_INFO, "serve.listening", "%saet=%s dir=%s "
+           "max_associations=%d%s%s", ports, o.aet, o.dir,
+           o.max_associations, tls_fd >= 0 ? " tls_profile=" : "",
+           tls_fd >= 0 ? o.profile : "");
     while (!stop_requested) {
-        struct pollfd p = {.fd = listen_fd, .events = POLLIN};
-        if (poll(&p, 1, 500) <= 0)
+        if (reload_requested) {
+            reload_requested = 0;
+            if (srv.tls)
+                reload_tls(&srv);
+        }
+        struct pollfd p[2] = {{.fd = tls_fd, .events = POLLIN},
+                              {.fd = plain_fd, .events = POLLIN}};
+        if (poll(p, 2, 500) <= 0)
             continue;
-        char peer[64];
-        int fd = dcm_tcp_accept(listen_fd, peer, &err);
-        if (fd >= 0)
-            dispatch(&srv, fd, peer);
+        for (int i = 0; i < 2; i++) {
+            if (!(p[i].revents & POLLIN))
+                continue;
+            char peer[64];
+            dcm_error err = {0};
+            int fd = dcm_tcp_accept(p[i].fd, peer, &err);
+            if (fd >= 0)
+                dispatch(&srv, fd, peer, i == 0);
+        }
     }
-    close(listen_fd);
+    if (tls_fd >= 0)
+        close(tls_fd);
+    if (plain_fd >= 0)
+        close(plain_fd);
     gw_log(GW_LOG_INFO, "serve.stopping", "active=%d", srv.active);
     wait_for_associations(&srv, 10);
     return GW_EXIT_OK;

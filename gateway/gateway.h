@@ -7,6 +7,8 @@
 #ifndef SIREN_GATEWAY_H
 #define SIREN_GATEWAY_H
 
+#include <stddef.h>
+
 #define GW_EXIT_OK 0
 #define GW_EXIT_FAILURE 1
 #define GW_EXIT_USAGE 2
@@ -24,5 +26,9 @@ typedef enum gw_log_level {
 void gw_log_set_level(gw_log_level level);
 void gw_log(gw_log_level level, const char *event, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* text made safe inside a "..." log field (quotes, backslashes, control
+ * and non-ASCII bytes escaped) into buf; returns buf. For anything a peer
+ * chose: AE titles, certificate names. */
+const char *gw_log_quote(const char *text, char *buf, size_t size);
 
 #endif /* SIREN_GATEWAY_H */

@@ -43,3 +43,21 @@ void gw_log(gw_log_level level, const char *event, const char *fmt, ...)
             utc.tm_min, utc.tm_sec, now.tv_nsec / 1000000, level_names[level],
             event, fields[0] ? " " : "", fields);
 }
+
+const char *gw_log_quote(const char *text, char *buf, size_t size)
+{
+    size_t n = 0;
+    for (const unsigned char *p = (const unsigned char *)text;
+         *p && n + 5 < size; p++) {
+        if (*p == '"' || *p == '\\') {
+            buf[n++] = '\\';
+            buf[n++] = (char)*p;
+        } else if (*p < 0x20 || *p >= 0x7F) {
+            n += (size_t)snprintf(buf + n, size - n, "\\x%02x", *p);
+        } else {
+            buf[n++] = (char)*p;
+        }
+    }
+    buf[n] = '\0';
+    return buf;
+}
