@@ -146,8 +146,9 @@ static const char *verify_error_words(int code)
     case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
         return "unknown CA or missing intermediate certificate";
     case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+        return "self-signed certificate";
     case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
-        return "self-signed certificate not trusted";
+        return "unknown CA: the chain ends in a root that is not trusted";
     case X509_V_ERR_CERT_REVOKED: return "certificate revoked";
     case X509_V_ERR_INVALID_PURPOSE:
         return "wrong key usage or extended key usage for this side";
