@@ -1,9 +1,10 @@
 #!/bin/sh
-# demo.sh - what `make demo` shows. It shows only what exists: today the
-# DICOM data core (reading every transfer syntax, writing, character sets)
-# through `siren dump`. The full demo (throwaway PKI, local Orthanc, a study
-# sent over DICOM-TLS and shown de-identified) arrives with the gateway
-# service; until then this script says so instead of pretending.
+# demo.sh - what `make demo` shows. It shows only what exists: the DICOM
+# data core through `siren dump`, and a study sent over DICOM-TLS to
+# `siren serve` with a throwaway PKI (a good site, an expired certificate,
+# a site using another's AE title). The full demo (a local Orthanc, the
+# study shown de-identified) arrives with the gateway service; until then
+# this script says so instead of pretending.
 set -eu
 cd "$(dirname "$0")/.."
 siren=${SIREN_BIN:-build/gateway/siren}
@@ -12,10 +13,10 @@ data=${SIREN_PYDICOM_DATA:-/usr/lib/python3/dist-packages/pydicom/data}
 cat <<'TXT'
 SIREN demo - foundation stage
 =============================
-Built so far: the DICOM data core, `siren dump`, and the DICOM network layer
-(`siren echo`, `siren send`, and `siren serve --dir`, a plain C-STORE SCP).
-Not built yet: TLS listener, site identity, policies, de-identification,
-spool, forwarding to Orthanc. Nothing below is de-identified.
+Built so far: the DICOM data core, `siren dump`, the DICOM network layer and
+DICOM-TLS with site identity (`siren echo`, `siren send`, `siren serve`).
+Not built yet: policies, de-identification, the spool, forwarding to
+Orthanc. Nothing below is de-identified: do not point real sites at it.
 TXT
 
 # show FILE WHAT PATTERN: the lines of `siren dump FILE` matching PATTERN.
@@ -40,7 +41,8 @@ show "$data/charset_files/chrKoreanMulti.dcm" "ISO 2022 IR 149 (Korean)" \
 printf '\n$ siren dump rtplan_truncated.dcm   # a truncated file: a clear error, exit 1\n'
 "$siren" dump -q "$data/test_files/rtplan_truncated.dcm" 2>&1 >/dev/null || true
 
-# The network layer, on loopback: serve into a throwaway folder, echo, send.
+# The network layer over DICOM-TLS, on loopback: a throwaway PKI, siren
+# serve with site A bound to its certificate, then a good and a bad sender.
 work=$(mktemp -d)
 server_pid=
 cleanup() {
@@ -48,26 +50,50 @@ cleanup() {
     rm -rf "$work"
 }
 trap cleanup EXIT INT TERM
+printf '\n$ tests/integration/pki.py pki   # a throwaway PKI (openssl)\n'
+/usr/bin/python3 tests/integration/pki.py "$work/pki"
+pki=$work/pki
 mkdir "$work/received"
-"$siren" serve --dir "$work/received" --port 0 --aet SIREN 2>"$work/serve.log" &
+"$siren" serve --dir "$work/received" --aet SIREN --tls-port 0 \
+    --tls-cert "$pki/server-chain.pem" --tls-key "$pki/server.key" \
+    --sites-ca "$pki/ca-bundle.pem" --crl "$pki/crls.pem" \
+    --site 'site-a|cn:site-a.example.org|SITEA' 2>"$work/serve.log" &
 server_pid=$!
 port=
 for _ in 1 2 3 4 5 6 7 8 9 10; do
-    port=$(sed -n 's/.*serve.listening port=\([0-9]*\).*/\1/p' "$work/serve.log")
+    port=$(sed -n 's/.*serve.listening tls_port=\([0-9]*\).*/\1/p' "$work/serve.log")
     [ -n "$port" ] && break
     sleep 0.2
 done
 [ -n "$port" ] || { echo "siren serve did not start:"; cat "$work/serve.log"; exit 1; }
-printf '\n$ siren serve --dir received --port 0 --aet SIREN &   # listening on port %s\n' "$port"
-printf '$ siren echo --call SIREN 127.0.0.1 %s\n' "$port"
-"$siren" echo --call SIREN 127.0.0.1 "$port"
-printf '$ siren send --call SIREN 127.0.0.1 %s CT_small.dcm MR_small_bigendian.dcm JPEG2000.dcm\n' "$port"
-"$siren" send --call SIREN 127.0.0.1 "$port" "$data/test_files/CT_small.dcm" \
-    "$data/test_files/MR_small_bigendian.dcm" "$data/test_files/JPEG2000.dcm" |
-    sed "s|$data/test_files/||"
-printf '\n$ ls received; siren dump received/* | grep PatientName\n'
-ls "$work/received"
-"$siren" dump -q "$work/received"/*.dcm | grep PatientName
+printf '$ siren serve --dir received --tls-port 0 ... --site '"'"'site-a|cn:site-a.example.org|SITEA'"'"' &   # DICOM-TLS on port %s\n' "$port"
+tls_as() { # tls_as CERT AET: siren's client options for that certificate
+    echo --tls --tls-ca "$pki/ca-bundle.pem" --tls-cert "$pki/$1-chain.pem" \
+        --tls-key "$pki/$1.key" --aet "$2" --call SIREN
+}
+printf '\n$ siren send --tls ... (site A certificate, AE SITEA) CT_small.dcm MR_small_bigendian.dcm JPEG2000.dcm\n'
+# shellcheck disable=SC2046
+"$siren" send $(tls_as site-a SITEA) localhost "$port" \
+    "$data/test_files/CT_small.dcm" "$data/test_files/MR_small_bigendian.dcm" \
+    "$data/test_files/JPEG2000.dcm" | sed "s|$data/test_files/||"
+printf '\n$ siren send --tls ... (an expired certificate) CT_small.dcm\n'
+# shellcheck disable=SC2046
+"$siren" send $(tls_as expired SITEA) localhost "$port" \
+    "$data/test_files/CT_small.dcm" 2>&1 | sed "s|$data/test_files/||" || true
+printf '\n$ siren send --tls ... (site A certificate, AE SITEB) CT_small.dcm\n'
+# shellcheck disable=SC2046
+"$siren" send $(tls_as site-a SITEB) localhost "$port" \
+    "$data/test_files/CT_small.dcm" 2>&1 | sed "s|$data/test_files/||" || true
+printf '\n$ siren dump received/* | grep -E "PatientName|SendingApplication"   # not de-identified yet\n'
+"$siren" dump -q "$work/received"/*.dcm | grep -E "PatientName|SendingApplication"
+printf '\n$ siren dump received/FIRST | grep PrivateInformation   # who sent it (JSON in the meta)\n'
+/usr/bin/python3 - "$work/received" <<'PY'
+import glob, json, sys
+import pydicom
+first = sorted(glob.glob(sys.argv[1] + "/*.dcm"))[0]
+meta = pydicom.filereader.read_file_meta_info(first)
+print(json.dumps(json.loads(meta[0x00020102].value.rstrip(b"\0")), indent=2))
+PY
 printf '\nWhat siren serve logged:\n'
 sed 's/^/  /' "$work/serve.log"
 printf '\nNext: make test (the whole suite); docs/ARCHITECTURE.md explains the design.\n'

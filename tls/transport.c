@@ -210,18 +210,36 @@ void tls_identity_fill(SSL *ssl, tls_identity *id)
 
 /* Why an SSL call failed, in words: our verdict on the certificate, then
  * OpenSSL's verification result, then its error queue. */
+/* The refused certificate, for the security event: subject and serial
+ * (escaped by RFC 2253 printing), or "" if none was sent. */
+static const char *refused_certificate(tls_transport *t, char *out,
+                                       size_t size)
+{
+    X509 *cert = SSL_get0_peer_certificate(t->ssl);
+    out[0] = '\0';
+    if (cert) {
+        char subject[256], serial[80];
+        name_text(X509_get_subject_name(cert), subject, sizeof subject);
+        serial_text(cert, serial, sizeof serial);
+        snprintf(out, size, " (subject %s, serial %s)", subject, serial);
+    }
+    return out;
+}
+
 static int failure(tls_transport *t, int ssl_error, const char *what,
                    dcm_error *err)
 {
-    char why[128];
+    char why[128], cert[400];
     if (t->verdict.reason[0])
-        return tls_fail(err, DCM_E_REJECTED, "%s: %s rejected: %s",
-                        t->base.peer, what, t->verdict.reason);
+        return tls_fail(err, DCM_E_REJECTED, "%s: %s rejected: %s%s",
+                        t->base.peer, what, t->verdict.reason,
+                        refused_certificate(t, cert, sizeof cert));
     long verify = SSL_get_verify_result(t->ssl);
     if (verify != X509_V_OK && SSL_get0_peer_certificate(t->ssl))
-        return tls_fail(err, DCM_E_REJECTED, "%s: %s rejected: %s",
+        return tls_fail(err, DCM_E_REJECTED, "%s: %s rejected: %s%s",
                         t->base.peer, what,
-                        X509_verify_cert_error_string(verify));
+                        X509_verify_cert_error_string(verify),
+                        refused_certificate(t, cert, sizeof cert));
     if (ssl_error == SSL_ERROR_ZERO_RETURN ||
         (ssl_error == SSL_ERROR_SYSCALL && ERR_peek_error() == 0 && errno == 0))
         return tls_fail(err, DCM_E_CLOSED, "%s closed the connection during "
