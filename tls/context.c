@@ -78,6 +78,8 @@ static const profile_def profiles[] = {
 
 int tls_profile_parse(const char *name)
 {
+    if (!name)
+        return -1;
     for (size_t i = 0; i < sizeof profiles / sizeof profiles[0]; i++)
         if (strcasecmp(name, profiles[i].name) == 0)
             return (int)i;
@@ -201,17 +203,33 @@ static int verify_callback(int ok, X509_STORE_CTX *store)
         store, SSL_get_ex_data_X509_STORE_CTX_idx());
     tls_verdict *verdict = ssl ? SSL_get_ex_data(ssl, tls_verdict_index())
                                : NULL;
+    X509 *cert = X509_STORE_CTX_get_current_cert(store);
+    int code = X509_STORE_CTX_get_error(store);
+    /* OpenSSL's security level reports weak keys and digests before our
+     * check runs; our words for them are more precise. */
+    bool weak = code == X509_V_ERR_EE_KEY_TOO_SMALL ||
+                code == X509_V_ERR_CA_KEY_TOO_SMALL ||
+                code == X509_V_ERR_CA_MD_TOO_WEAK;
     const char *reason = NULL;
-    if (!ok)
-        reason = verify_error_words(X509_STORE_CTX_get_error(store));
-    else
-        reason = extra_check(X509_STORE_CTX_get_current_cert(store),
-                             X509_STORE_CTX_get_error_depth(store),
+    if (ok || weak)
+        reason = extra_check(cert, X509_STORE_CTX_get_error_depth(store),
                              ssl && SSL_is_server(ssl));
+    if (!reason && !ok)
+        reason = verify_error_words(code);
     if (!reason)
         return 1;
-    if (verdict && !verdict->reason[0])
-        snprintf(verdict->reason, sizeof verdict->reason, "%s", reason);
+    if (verdict && !verdict->reason[0]) {
+        char issuer[200] = "";
+        if (code == X509_V_ERR_UNABLE_TO_GET_CRL && cert) {
+            X509_NAME_oneline(X509_get_issuer_name(cert), issuer,
+                              sizeof issuer);
+            snprintf(verdict->reason, sizeof verdict->reason,
+                     "%s: none from %.100s (every CA of the chain needs one)",
+                     reason, issuer);
+        } else {
+            snprintf(verdict->reason, sizeof verdict->reason, "%s", reason);
+        }
+    }
     if (ok)
         X509_STORE_CTX_set_error(store, X509_V_ERR_APPLICATION_VERIFICATION);
     return 0;

@@ -25,6 +25,8 @@ static bool is_hex_digest(const char *s)
 
 int tls_match_parse(const char *text, tls_match *out, dcm_error *err)
 {
+    if (!text)
+        return tls_fail(err, DCM_E_ARG, "no certificate match given");
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
         size_t n = strlen(kinds[i].prefix);
         if (strncasecmp(text, kinds[i].prefix, n) != 0)
@@ -60,6 +62,26 @@ static bool has_san(const tls_identity *id, const char *prefix,
     return false;
 }
 
+/* RFC 5280 7.5: the local part of an e-mail address is compared exactly,
+ * the domain without regard to case. */
+static bool same_email(const char *a, const char *b)
+{
+    const char *at_a = strrchr(a, '@'), *at_b = strrchr(b, '@');
+    if (!at_a || !at_b || at_a - a != at_b - b)
+        return false;
+    return strncmp(a, b, (size_t)(at_a - a)) == 0 &&
+           strcasecmp(at_a, at_b) == 0;
+}
+
+static bool has_email(const tls_identity *id, const char *value)
+{
+    for (size_t i = 0; i < id->san_count; i++)
+        if (strncmp(id->sans[i], "email:", 6) == 0 &&
+            same_email(id->sans[i] + 6, value))
+            return true;
+    return false;
+}
+
 bool tls_identity_matches(const tls_identity *id, const tls_match *m)
 {
     if (!id || !id->has_certificate)
@@ -69,7 +91,7 @@ bool tls_identity_matches(const tls_identity *id, const tls_match *m)
     case TLS_MATCH_CN: return strcasecmp(id->common_name, m->value) == 0;
     case TLS_MATCH_SAN_DNS: return has_san(id, "DNS:", m->value, true);
     case TLS_MATCH_SAN_URI: return has_san(id, "URI:", m->value, false);
-    case TLS_MATCH_SAN_EMAIL: return has_san(id, "email:", m->value, true);
+    case TLS_MATCH_SAN_EMAIL: return has_email(id, m->value);
     case TLS_MATCH_SPKI: return strcasecmp(id->spki_sha256, m->value) == 0;
     }
     return false;

@@ -89,7 +89,9 @@ void tls_context_unref(tls_context *ctx);
 #define TLS_MAX_SANS 8
 
 typedef struct tls_identity {
-    char subject[512];     /* RFC 2253, e.g. "CN=site-a.example.org,O=..." */
+    char subject[512];     /* RFC 2253, most specific first, as printed by
+                              openssl x509 -noout -subject -nameopt RFC2253,
+                              e.g. "CN=site-a.example.org,O=Site A" */
     char common_name[256];
     char issuer[512];
     char serial[128];      /* hex */
@@ -98,7 +100,7 @@ typedef struct tls_identity {
     char cert_sha256[65];  /* hex SHA-256 of the whole certificate */
     size_t san_count;
     char sans[TLS_MAX_SANS][256]; /* "DNS:host", "URI:...", "email:...",
-                                     "IP:..." */
+                                     "IP:127.0.0.1" */
     char protocol[16];     /* "TLSv1.3" */
     char cipher[64];
     bool has_certificate;  /* false only when no certificate was required */
@@ -110,8 +112,13 @@ const tls_identity *tls_transport_identity(const dcm_transport *transport);
 
 /* Runs the server side of the handshake on a connected socket within
  * timeout_ms and returns a transport (it owns fd from here, also on
- * failure). On failure: NULL, DCM_E_REJECTED for a certificate that does
- * not pass (err says why in words), DCM_E_TIMEOUT, DCM_E_CLOSED, DCM_E_IO. */
+ * failure). On failure: NULL, DCM_E_REJECTED for a peer certificate that
+ * does not pass or is missing (err says why in words: a security event),
+ * DCM_E_INVALID for a handshake that fails otherwise (no common protocol
+ * or suite, an alert from the peer), DCM_E_TIMEOUT, DCM_E_CLOSED,
+ * DCM_E_IO. The transport never raises SIGPIPE. With TLS 1.3 a client's
+ * tls_connect returns before the server has judged the client's
+ * certificate: a refused client learns it on its first read. */
 dcm_transport *tls_accept(tls_context *ctx, int fd, const char *peer,
                           int timeout_ms, dcm_error *err);
 /* The client side: verifies the server's certificate against the CA and
@@ -138,8 +145,9 @@ typedef struct tls_match {
 
 /* Parses "kind:value" (kinds above; case of hex and kind ignored). */
 int tls_match_parse(const char *text, tls_match *out, dcm_error *err);
-/* True if the identity's certificate satisfies the match (exact,
- * case-sensitive for names except host names and hex). */
+/* True if the identity's certificate satisfies the match: dn and
+ * san-uri exactly, cn, san-dns and spki without regard to case, san-email
+ * with the local part exact and the domain without regard to case. */
 bool tls_identity_matches(const tls_identity *id, const tls_match *match);
 
 /* Checks that a private key file is not readable by group or others

@@ -9,6 +9,8 @@
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 #include <poll.h>
+#include <pthread.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -171,12 +173,12 @@ static void san_list(X509 *cert, tls_identity *id)
             id->san_count++;
         } else if (gn->type == GEN_IPADD) {
             const ASN1_OCTET_STRING *ip = gn->d.ip;
-            char text[64] = "IP:";
-            hex(ASN1_STRING_get0_data(ip),
-                (size_t)ASN1_STRING_length(ip) <= 16
-                    ? (size_t)ASN1_STRING_length(ip) : 16,
-                text + 3);
-            snprintf(out, sizeof id->sans[0], "%s", text);
+            int len = ASN1_STRING_length(ip);
+            char text[INET6_ADDRSTRLEN] = "?";
+            if (len == 4 || len == 16)
+                inet_ntop(len == 4 ? AF_INET : AF_INET6,
+                          ASN1_STRING_get0_data(ip), text, sizeof text);
+            snprintf(out, sizeof id->sans[0], "IP:%s", text);
             id->san_count++;
         }
     }
@@ -248,9 +250,16 @@ static int failure(tls_transport *t, int ssl_error, const char *what,
         return tls_fail(err, errno == ECONNRESET || errno == EPIPE
                                  ? DCM_E_CLOSED : DCM_E_IO,
                         "%s: %s: %s", t->base.peer, what, strerror(errno));
+    /* A peer without the certificate we require is refused like a bad
+     * one; other failures (no common protocol or suite, the peer's alert)
+     * are not about who the peer is. */
+    bool no_certificate = ERR_GET_REASON(ERR_peek_error()) ==
+                          SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE;
     tls_openssl_reason(why, sizeof why);
-    /* A peer that sent no certificate shows up as an OpenSSL error. */
-    return tls_fail(err, DCM_E_REJECTED, "%s: %s failed: %s", t->base.peer,
+    if (no_certificate)
+        return tls_fail(err, DCM_E_REJECTED, "%s: %s rejected: no client "
+                        "certificate", t->base.peer, what);
+    return tls_fail(err, DCM_E_INVALID, "%s: %s failed: %s", t->base.peer,
                     what, why);
 }
 
@@ -327,6 +336,68 @@ static const dcm_transport_ops tls_ops = {
     .close = tls_close,
 };
 
+/* ---- a socket BIO that never raises SIGPIPE ---------------------------------
+ * OpenSSL's own socket BIO writes with write(), which raises SIGPIPE when
+ * the peer is gone and kills a process that does not ignore it. This one
+ * sends with MSG_NOSIGNAL, as the plain TCP transport does. */
+
+static int nosig_write(BIO *bio, const char *data, int len)
+{
+    int fd = *(const int *)BIO_get_data(bio);
+    ssize_t put = send(fd, data, (size_t)len, MSG_NOSIGNAL);
+    BIO_clear_retry_flags(bio);
+    if (put < 0 && (errno == EAGAIN || errno == EINTR))
+        BIO_set_retry_write(bio);
+    return (int)put;
+}
+
+static int nosig_read(BIO *bio, char *data, int len)
+{
+    int fd = *(const int *)BIO_get_data(bio);
+    ssize_t got = recv(fd, data, (size_t)len, 0);
+    BIO_clear_retry_flags(bio);
+    if (got < 0 && (errno == EAGAIN || errno == EINTR))
+        BIO_set_retry_read(bio);
+    return (int)got;
+}
+
+static long nosig_ctrl(BIO *bio, int cmd, long num, void *ptr)
+{
+    (void)bio;
+    (void)num;
+    (void)ptr;
+    return cmd == BIO_CTRL_FLUSH ? 1 : 0;
+}
+
+static int nosig_create(BIO *bio)
+{
+    BIO_set_init(bio, 1);
+    return 1;
+}
+
+static BIO_METHOD *nosig_method;
+static pthread_once_t nosig_once = PTHREAD_ONCE_INIT;
+
+static void make_nosig_method(void)
+{
+    BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK,
+                                 "siren socket");
+    if (m && BIO_meth_set_write(m, nosig_write) &&
+        BIO_meth_set_read(m, nosig_read) && BIO_meth_set_ctrl(m, nosig_ctrl) &&
+        BIO_meth_set_create(m, nosig_create))
+        nosig_method = m;
+}
+
+/* A BIO on t's socket (the BIO points at t->fd, which outlives it). */
+static BIO *socket_bio(tls_transport *t)
+{
+    pthread_once(&nosig_once, make_nosig_method);
+    BIO *bio = nosig_method ? BIO_new(nosig_method) : NULL;
+    if (bio)
+        BIO_set_data(bio, &t->fd);
+    return bio;
+}
+
 static tls_transport *transport_new(tls_context *ctx, int fd, const char *peer,
                                     dcm_error *err)
 {
@@ -343,8 +414,11 @@ static tls_transport *transport_new(tls_context *ctx, int fd, const char *peer,
     t->ctx = tls_context_ref(ctx);
     int flags = fcntl(fd, F_GETFL);
     t->ssl = SSL_new(ctx->ssl_ctx);
-    if (!t->ssl || flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0 ||
-        !SSL_set_fd(t->ssl, fd) ||
+    BIO *bio = t->ssl ? socket_bio(t) : NULL;
+    if (bio)
+        SSL_set_bio(t->ssl, bio, bio); /* the SSL owns it from here */
+    if (!t->ssl || !bio || flags < 0 ||
+        fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0 ||
         !SSL_set_ex_data(t->ssl, tls_verdict_index(), &t->verdict)) {
         tls_close(&t->base);
         tls_fail(err, DCM_E_NOMEM, "cannot set up TLS on %s", peer);
