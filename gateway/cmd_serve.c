@@ -100,6 +100,12 @@ typedef struct connection {
  * the gateway service, the audit trail) can act on. */
 static void security_alert(const connection *c, const char *reason)
 {
+    /* Errors from the network layers start with the peer: it is already
+     * the line's peer= field. */
+    size_t peer_len = strlen(c->peer);
+    if (strncmp(reason, c->peer, peer_len) == 0 &&
+        strncmp(reason + peer_len, ": ", 2) == 0)
+        reason += peer_len + 2;
     char quoted[320], subject[600], certificate[800] = "";
     const tls_identity *id = c->identity;
     if (id && id->has_certificate)
