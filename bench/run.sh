@@ -2,14 +2,19 @@
 # bench/run.sh - the benchmarks behind docs/PERFORMANCE.md, side by side
 # with DCMTK in one run. `make bench` runs it after a Release build.
 #
-#   bench/run.sh [core|net] [--rounds N] [--size-mib MIB] [--count N]
+#   bench/run.sh [core|net|tls] [--rounds N] [--size-mib MIB] [--count N]
 #   bench/run.sh net [--rounds N] [--count N] [--senders N]
+#   bench/run.sh tls [--rounds N] [--count N] [--senders N] [--clients N]
+#                    [--seconds S]
 #
-# With no first word both run: core (bench/data_core.py, read and write
-# against dcmconv), then net (bench/net.py, C-STORE SCP against storescp).
+# With no first word all run: core (bench/data_core.py, read and write
+# against dcmconv), net (bench/net.py, C-STORE SCP against storescp), then
+# tls (bench/tls.py, the same over DICOM-TLS against storescp +tls, and
+# new TLS connections per second).
 # Data goes to bench/out/ (git-ignored, made on first use, kept for the
 # next run; rm -rf bench/out to regenerate it). The results tables are
-# printed and saved as bench/out/data_core.md and bench/out/net.md.
+# printed and saved as bench/out/data_core.md, bench/out/net.md and
+# bench/out/tls.md.
 # Environment: SIREN_BUILD (build folder, default build),
 # SIREN_BENCH_ROUNDS, SIREN_BENCH_SIZE_MIB.
 set -eu
@@ -18,7 +23,7 @@ cd "$(dirname "$0")/.."
 build=${SIREN_BUILD:-build}
 which=all
 case "${1:-}" in
-    core|net) which=$1; shift ;;
+    core|net|tls) which=$1; shift ;;
 esac
 
 for tool in dcm_rewrite gen_series; do
@@ -43,9 +48,12 @@ fi
 python=/usr/bin/python3
 [ -x "$python" ] || python=python3
 
-if [ "$which" != net ]; then
+if [ "$which" = all ] || [ "$which" = core ]; then
     "$python" bench/data_core.py --build "$build" --runner "$runner" "$@"
 fi
-if [ "$which" != core ]; then
-    exec "$python" bench/net.py --build "$build" "$@"
+if [ "$which" = all ] || [ "$which" = net ]; then
+    "$python" bench/net.py --build "$build" "$@"
+fi
+if [ "$which" = all ] || [ "$which" = tls ]; then
+    exec "$python" bench/tls.py --build "$build" "$@"
 fi

@@ -111,6 +111,11 @@ dcm_dataset *dcm_dataset_parent(const dcm_dataset *ds)
     return ds->parent;
 }
 
+uint32_t dcm_dataset_parent_tag(const dcm_dataset *ds)
+{
+    return ds->parent_tag;
+}
+
 static bool grow(void **array, size_t *capacity, size_t needed,
                  size_t item_size)
 {
@@ -296,6 +301,7 @@ dcm_dataset *dcm_element_append_item(dcm_element *seq, dcm_error *err)
         return NULL;
     }
     item->parent = seq->owner;
+    item->parent_tag = seq->tag;
     seq->u.seq.items[seq->u.seq.count++] = item;
     return item;
 }

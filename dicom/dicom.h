@@ -251,6 +251,8 @@ dcm_element *dcm_dataset_find(const dcm_dataset *ds, uint32_t tag);
 int dcm_dataset_remove(dcm_dataset *ds, uint32_t tag);
 /* For an item: the dataset holding its sequence; NULL for a top level. */
 dcm_dataset *dcm_dataset_parent(const dcm_dataset *ds);
+/* For an item: the tag of the sequence it is an item of; 0 at top level. */
+uint32_t dcm_dataset_parent_tag(const dcm_dataset *ds);
 
 /* The private creator of a private element's block, e.g. for (0019,1010)
  * the value of (0019,0010) without its padding, copied NUL-terminated into

@@ -91,6 +91,7 @@ struct dcm_dataset {
     dcm_element *elements;     /* ascending tag order */
     size_t count, capacity;
     dcm_dataset *parent;       /* enclosing dataset of an item */
+    uint32_t parent_tag;       /* the sequence an item belongs to */
     const dcm_ts *syntax;      /* top level only: see dcm_dataset_syntax */
     bool undefined_length;     /* item as read */
     uint64_t input_offset;     /* where the item's tag was in the input (0:

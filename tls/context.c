@@ -116,8 +116,10 @@ static int apply_profile(SSL_CTX *ssl_ctx, tls_profile profile,
                                      SSL_OP_NO_RENEGOTIATION |
                                      SSL_OP_NO_COMPRESSION | SSL_OP_NO_TICKET);
     /* Every connection is verified in full: no resumption that could
-     * outlive a revocation or a reload. */
+     * outlive a revocation or a reload (and no TLS 1.3 tickets sent that
+     * could never be honoured). */
     SSL_CTX_set_session_cache_mode(ssl_ctx, SSL_SESS_CACHE_OFF);
+    SSL_CTX_set_num_tickets(ssl_ctx, 0);
     return DCM_OK;
 }
 
