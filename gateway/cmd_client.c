@@ -30,7 +30,7 @@ static const char client_options_help[] =
     "  --call AE       the peer's (called) AE title (default ANY-SCP)\n"
     "  --timeout S     seconds to wait for the peer at each step (default 60)\n"
     "  --max-pdu N     largest P-DATA PDU we receive (default 131072)\n"
-    "DICOM-TLS:\n"
+    "\nDICOM-TLS:\n"
     "  --tls           use DICOM-TLS (the server certificate is verified)\n"
     "  --tls-ca FILE   CA bundle the server certificate must chain to\n"
     "  --tls-cert FILE our certificate (chain) and key, if the server asks\n"

@@ -96,16 +96,22 @@ typedef struct connection {
 
 /* ---- security events ------------------------------------------------------------- */
 
+/* Errors from the network layers start with the peer: in a log line it
+ * is already the peer= field. */
+static const char *without_peer(const connection *c, const char *reason)
+{
+    size_t peer_len = strlen(c->peer);
+    if (strncmp(reason, c->peer, peer_len) == 0 &&
+        strncmp(reason + peer_len, ": ", 2) == 0)
+        return reason + peer_len + 2;
+    return reason;
+}
+
 /* A rejected certificate, a site mismatch: one line an operator (and, with
  * the gateway service, the audit trail) can act on. */
 static void security_alert(const connection *c, const char *reason)
 {
-    /* Errors from the network layers start with the peer: it is already
-     * the line's peer= field. */
-    size_t peer_len = strlen(c->peer);
-    if (strncmp(reason, c->peer, peer_len) == 0 &&
-        strncmp(reason + peer_len, ": ", 2) == 0)
-        reason += peer_len + 2;
+    reason = without_peer(c, reason);
     char quoted[320], subject[600], certificate[800] = "";
     const tls_identity *id = c->identity;
     if (id && id->has_certificate)
@@ -492,7 +498,8 @@ static void *run_association(void *arg)
         security_alert(c, err.message);
     else if (!t)
         gw_log(GW_LOG_WARN, c->tls ? "tls.failed" : "assoc.failed",
-               "peer=%s reason=\"%s\"", c->peer, err.message);
+               "peer=%s reason=\"%s\"", c->peer,
+               without_peer(c, err.message));
     if (t) {
         c->identity = tls_transport_identity(t);
         serve_association(c, t);
@@ -743,7 +750,8 @@ static int parse_serve_options(int argc, char **argv, serve_options *o)
                          .artim_timeout_s = 30, .max_handshakes = 16,
                          .handshake_timeout_s = 10, .profile = "bcp195",
                          .max_pdu = DCM_DEFAULT_MAX_PDU_BYTES};
-    for (int i = 1; i < argc; i++) {
+    /* Every option takes one value: step over option and value together. */
+    for (int i = 1; i < argc; i += 2) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             fputs(serve_help, stdout);
             exit(GW_EXIT_OK);
@@ -754,7 +762,6 @@ static int parse_serve_options(int argc, char **argv, serve_options *o)
         }
         if (parse_option(o, argv[i], argv[i + 1]) < 0)
             return -1;
-        i++;
     }
     if (o->cert && !o->tls_port)
         o->tls_port = "2762";

@@ -18,7 +18,7 @@ static const struct command commands[] = {
     {"dump", gw_cmd_dump, "print DICOM files element by element"},
     {"echo", gw_cmd_echo, "send a C-ECHO to a DICOM peer"},
     {"send", gw_cmd_send, "send DICOM files with C-STORE"},
-    {"serve", gw_cmd_serve, "receive C-STORE into a directory (plain TCP)"},
+    {"serve", gw_cmd_serve, "receive C-STORE into a directory (DICOM-TLS, plain)"},
 };
 
 static void usage(FILE *out)
