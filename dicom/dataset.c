@@ -306,6 +306,17 @@ dcm_dataset *dcm_element_append_item(dcm_element *seq, dcm_error *err)
     return item;
 }
 
+int dcm_element_remove_item(dcm_element *seq, size_t index, dcm_error *err)
+{
+    if (seq->kind != DCM_KIND_SEQUENCE || index >= seq->u.seq.count)
+        return dcm_fail(err, DCM_E_ARG, -1, "no item %zu to remove", index);
+    dcm_dataset_free(seq->u.seq.items[index]);
+    memmove(&seq->u.seq.items[index], &seq->u.seq.items[index + 1],
+            (seq->u.seq.count - index - 1) * sizeof *seq->u.seq.items);
+    seq->u.seq.count--;
+    return DCM_OK;
+}
+
 dcm_element *dcm_dataset_set_fragments(dcm_dataset *ds, uint32_t tag,
                                        dcm_vr vr, dcm_error *err)
 {

@@ -68,6 +68,11 @@ typedef struct dcm_error {
 
 /* A constant name for an error code ("truncated", "invalid", ...). */
 const char *dcm_error_code_name(int code);
+/* printf-style fill of err (which may be NULL); offset -1 when no input
+ * offset applies. Returns code so callers can `return dcm_fail(...)`. The
+ * modules above dicom/ report their errors the same way. */
+int dcm_fail(dcm_error *err, int code, int64_t offset, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /* ------------------------------------------------------------------------
  * Tags
@@ -288,6 +293,9 @@ dcm_element *dcm_dataset_set_sequence(dcm_dataset *ds, uint32_t tag,
                                       dcm_error *err);
 /* Appends a new empty item to a sequence and returns it (borrowed). */
 dcm_dataset *dcm_element_append_item(dcm_element *seq, dcm_error *err);
+/* Removes and frees the index-th item of a sequence; later items move
+ * down by one. */
+int dcm_element_remove_item(dcm_element *seq, size_t index, dcm_error *err);
 
 uint32_t dcm_element_tag(const dcm_element *el);
 dcm_vr dcm_element_vr(const dcm_element *el);
@@ -505,6 +513,9 @@ int dcm_write_dataset(const dcm_dataset *ds, const char *ts_uid,
 bool dcm_uid_is_valid(const char *uid);
 /* A new random UID under 2.25 (PS3.5 B.2) into out[DCM_UID_MAX + 1]. */
 int dcm_uid_generate(char out[DCM_UID_MAX + 1], dcm_error *err);
+/* "2.25.<decimal>" of a UUID's 128 bits (big endian, as RFC 9562 writes
+ * them), into out[DCM_UID_MAX + 1]. */
+void dcm_uid_from_uuid(const uint8_t uuid[16], char out[DCM_UID_MAX + 1]);
 
 /* ------------------------------------------------------------------------
  * Printing

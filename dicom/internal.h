@@ -10,10 +10,6 @@
 
 #include <stdarg.h>
 
-/* printf-style error fill; returns code so callers can `return dcm_fail()`. */
-int dcm_fail(dcm_error *err, int code, int64_t offset, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
 /* Overflow-safe a + b <= limit for sizes read from input. */
 static inline bool dcm_add_fits(uint64_t a, uint64_t b, uint64_t limit)
 {

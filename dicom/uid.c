@@ -48,19 +48,8 @@ static bool is_zero(const uint32_t limbs[4])
     return (limbs[0] | limbs[1] | limbs[2] | limbs[3]) == 0;
 }
 
-int dcm_uid_generate(char out[DCM_UID_MAX + 1], dcm_error *err)
+void dcm_uid_from_uuid(const uint8_t uuid[16], char out[DCM_UID_MAX + 1])
 {
-    uint8_t uuid[16];
-    ssize_t got;
-    do {
-        got = getrandom(uuid, sizeof uuid, 0);
-    } while (got < 0 && errno == EINTR);
-    if (got != (ssize_t)sizeof uuid)
-        return dcm_fail(err, DCM_E_IO, -1, "no random bytes for a UID: %s",
-                        strerror(errno));
-    uuid[6] = (uint8_t)((uuid[6] & 0x0F) | 0x40); /* version 4 */
-    uuid[8] = (uint8_t)((uuid[8] & 0x3F) | 0x80); /* RFC 4122 variant */
-
     uint32_t limbs[4];
     for (int i = 0; i < 4; i++)
         limbs[i] = (uint32_t)uuid[4 * i] << 24 | (uint32_t)uuid[4 * i + 1] << 16 |
@@ -76,5 +65,20 @@ int dcm_uid_generate(char out[DCM_UID_MAX + 1], dcm_error *err)
     for (size_t i = 0; i < count; i++)
         out[5 + i] = digits[count - 1 - i];
     out[5 + count] = '\0';
+}
+
+int dcm_uid_generate(char out[DCM_UID_MAX + 1], dcm_error *err)
+{
+    uint8_t uuid[16];
+    ssize_t got;
+    do {
+        got = getrandom(uuid, sizeof uuid, 0);
+    } while (got < 0 && errno == EINTR);
+    if (got != (ssize_t)sizeof uuid)
+        return dcm_fail(err, DCM_E_IO, -1, "no random bytes for a UID: %s",
+                        strerror(errno));
+    uuid[6] = (uint8_t)((uuid[6] & 0x0F) | 0x40); /* version 4 */
+    uuid[8] = (uint8_t)((uuid[8] & 0x3F) | 0x80); /* RFC 4122 variant */
+    dcm_uid_from_uuid(uuid, out);
     return DCM_OK;
 }

@@ -235,11 +235,13 @@ typedef struct outgoing_file {
 typedef struct file_list {
     outgoing_file *items;
     size_t count, capacity;
-    int unreadable;
+    size_t unreadable;
 } file_list;
 
-static void add_file(file_list *list, const char *path)
+/* A gw_file_fn: the file joins the list if it is DICOM with a SOP class. */
+static void add_file(void *ctx, const char *path)
 {
+    file_list *list = ctx;
     dcm_error err = {0};
     dcm_file *f = dcm_file_open(path, NULL, &err);
     if (!f) {
@@ -272,54 +274,6 @@ static void add_file(file_list *list, const char *path)
     }
     free(sop_class);
     dcm_file_free(f);
-}
-
-static int compare_names(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Adds path: a file, or every file below a directory (in name order, so
- * that runs repeat). */
-static void add_path(file_list *list, const char *path, int depth)
-{
-    struct stat st;
-    if (stat(path, &st) < 0) {
-        fprintf(stderr, "%s: %s\n", path, strerror(errno));
-        list->unreadable++;
-        return;
-    }
-    if (!S_ISDIR(st.st_mode)) {
-        add_file(list, path);
-        return;
-    }
-    DIR *dir = depth < 32 ? opendir(path) : NULL;
-    if (!dir) {
-        fprintf(stderr, "%s: cannot read directory\n", path);
-        list->unreadable++;
-        return;
-    }
-    char **names = NULL;
-    size_t count = 0;
-    struct dirent *entry;
-    while ((entry = readdir(dir)) != NULL) {
-        if (entry->d_name[0] == '.')
-            continue;
-        char **more = realloc(names, (count + 1) * sizeof *names);
-        if (!more)
-            break;
-        names = more;
-        names[count++] = strdup(entry->d_name);
-    }
-    closedir(dir);
-    qsort(names, count, sizeof *names, compare_names);
-    for (size_t i = 0; i < count; i++) {
-        char child[4096];
-        snprintf(child, sizeof child, "%s/%s", path, names[i]);
-        add_path(list, child, depth + 1);
-        free(names[i]);
-    }
-    free(names);
 }
 
 static void add_syntax(dcm_proposal *p, const dcm_ts *ts)
@@ -448,7 +402,7 @@ int gw_cmd_send(int argc, char **argv)
     }
     file_list list = {0};
     for (int i = first; i < argc; i++)
-        add_path(&list, argv[i], 0);
+        list.unreadable += gw_walk_files(argv[i], add_file, &list);
     send_tally tally = {.failed = list.unreadable};
     dcm_proposal *proposals = calloc(DCM_MAX_CONTEXTS, sizeof *proposals);
     for (size_t start = 0; start < list.count && proposals;) {

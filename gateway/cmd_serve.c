@@ -504,6 +504,8 @@ static void *run_association(void *arg)
         c->identity = tls_transport_identity(t);
         serve_association(c, t);
     }
+    if (c->tls)
+        tls_thread_done();
     finish(c->srv, &c->srv->active);
     free(c);
     return NULL;

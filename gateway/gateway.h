@@ -17,6 +17,16 @@ int gw_cmd_dump(int argc, char **argv);
 int gw_cmd_echo(int argc, char **argv);
 int gw_cmd_send(int argc, char **argv);
 int gw_cmd_serve(int argc, char **argv);
+int gw_cmd_policy(int argc, char **argv);
+int gw_cmd_apply(int argc, char **argv);
+int gw_cmd_diff(int argc, char **argv);
+
+/* Input files (files.c): calls fn for path if it is a file, or for every
+ * file below it (in name order, hidden names left out, so that runs
+ * repeat). Returns how many paths could not be read (each reported on
+ * stderr). */
+typedef void (*gw_file_fn)(void *ctx, const char *path);
+size_t gw_walk_files(const char *path, gw_file_fn fn, void *ctx);
 
 /* Logging (log.c): one line per event on stderr, "level event key=value". */
 typedef enum gw_log_level {

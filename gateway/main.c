@@ -15,8 +15,11 @@ struct command {
 };
 
 static const struct command commands[] = {
+    {"apply", gw_cmd_apply, "de-identify DICOM files under a policy"},
+    {"diff", gw_cmd_diff, "show what a policy changes in a DICOM file"},
     {"dump", gw_cmd_dump, "print DICOM files element by element"},
     {"echo", gw_cmd_echo, "send a C-ECHO to a DICOM peer"},
+    {"policy", gw_cmd_policy, "check a policy, explain what it does"},
     {"send", gw_cmd_send, "send DICOM files with C-STORE"},
     {"serve", gw_cmd_serve, "receive C-STORE into a directory (DICOM-TLS, plain)"},
 };

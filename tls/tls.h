@@ -85,6 +85,12 @@ tls_context *tls_client_context_new(const tls_client_config *config,
 tls_context *tls_context_ref(tls_context *ctx);
 void tls_context_unref(tls_context *ctx);
 
+/* Frees what OpenSSL keeps per thread (its random generators). A thread
+ * that ran TLS calls it last, before it reports itself done: OpenSSL
+ * would otherwise free them only after the thread function returns,
+ * which a process exiting at that moment never sees (a leak at exit). */
+void tls_thread_done(void);
+
 /* Who the peer proved to be: its certificate. */
 #define TLS_MAX_SANS 8
 

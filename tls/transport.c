@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 #include <poll.h>
@@ -27,6 +28,11 @@ typedef struct tls_transport {
 } tls_transport;
 
 static const dcm_transport_ops tls_ops;
+
+void tls_thread_done(void)
+{
+    OPENSSL_thread_stop();
+}
 
 const tls_identity *tls_transport_identity(const dcm_transport *t)
 {

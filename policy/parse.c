@@ -1,0 +1,844 @@
+/* parse.c - compiling a policy file.
+ *
+ * The grammar, one statement per line ('#' comments, '\' continues a
+ * line, ${VAR} and ${VAR:-default} anywhere):
+ *
+ *   policy "NAME" version N            opens the policy (once, first)
+ *   end                                closes it (last)
+ *   include "FILE"                     statements of another file, here
+ *   profile basic                      PS3.15 Basic Profile (required)
+ *   option OPTION                      a PS3.15 option, e.g. retain-uids
+ *   mode keep-list | standard          what happens to unlisted attributes
+ *   key file "FILE"                    the HMAC-SHA256 secret
+ *   reject|quarantine if|unless COND [because "TEXT"]
+ *   keep|remove|empty|remap|hash|shift REF
+ *   replace REF with "TEXT"            a constant, or a template with
+ *                                      {Keyword} / {original:Keyword}
+ *   replace REF with hash
+ *   replace REF with lookup "FILE.csv" [key COLUMN] column COLUMN \
+ *           else reject|quarantine|keep|default "TEXT"
+ *   shift dates by hmac-days(REF, MIN..MAX) [back|forward]
+ *
+ * FILE names are relative to the file that names them. Conditions are in
+ * cond.c, attribute references (REF) in tagref.c. Errors are collected
+ * (one per bad line, the parser carries on with the next line) so that
+ * an officer sees all of them at once.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MAX_INCLUDE_DEPTH 8
+#define MAX_POLICY_FILE (1u << 20)
+#define KEY_MIN_BYTES 16
+#define KEY_MAX_BYTES 4096
+#define SHIFT_MAX_DAYS 36500
+
+typedef struct parser {
+    pol_policy *p;
+    pol_diags *diags;
+    pol_lookup_fn lookup;
+    void *lookup_ctx;
+    EVP_MD_CTX *hash;
+    const char *stack[MAX_INCLUDE_DEPTH]; /* files being read, outermost first */
+    int depth;
+    bool opened, closed;
+    unsigned key_line, shift_line, policy_line;
+    const char *main_file;
+} parser;
+
+/* ---- small helpers -------------------------------------------------------- */
+
+static bool is_word(const token *t, const char *word)
+{
+    return t->kind == TOK_WORD && strcmp(t->text, word) == 0;
+}
+
+static const char *shown(const token *t)
+{
+    return t->kind == TOK_NEWLINE ? "end of line"
+           : t->kind == TOK_END   ? "end of file"
+                                  : t->text;
+}
+
+static int error_at(lexer *lx, const token *t, const char *hint,
+                    const char *message)
+{
+    return pol_diags_add(lx->diags, false, lx->file, t->line, t->column, hint,
+                    "%s", message);
+}
+
+static int expect_word(lexer *lx, const char *word, const char *hint)
+{
+    token t;
+    lex_next(lx, &t);
+    if (is_word(&t, word))
+        return 0;
+    return pol_diags_add(lx->diags, false, lx->file, t.line, t.column, hint,
+                    "expected '%s', found '%s'", word, shown(&t));
+}
+
+static int expect_string(lexer *lx, token *t, const char *what)
+{
+    lex_next(lx, t);
+    if (t->kind == TOK_STRING && t->text[0])
+        return 0;
+    return pol_diags_add(lx->diags, false, lx->file, t->line, t->column,
+                    "put it in double quotes", "expected %s, found '%s'",
+                    what, shown(t));
+}
+
+/* A file named in a policy, relative to the naming file's folder. */
+static void resolve_path(const char *base, const char *name, char *out,
+                         size_t size)
+{
+    const char *slash = strrchr(base, '/');
+    if (name[0] == '/' || !slash)
+        snprintf(out, size, "%s", name);
+    else
+        snprintf(out, size, "%.*s/%s", (int)(slash - base), base, name);
+}
+
+static char *read_file(const char *path, size_t max, size_t *len,
+                       char *error, size_t size)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0) {
+        snprintf(error, size, "cannot open %s: %s", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return NULL;
+    }
+    if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > max) {
+        snprintf(error, size, "%s is not a regular file of at most %zu bytes",
+                 path, max);
+        close(fd);
+        return NULL;
+    }
+    char *data = malloc((size_t)st.st_size + 1);
+    ssize_t got = data ? read(fd, data, (size_t)st.st_size) : -1;
+    close(fd);
+    if (got != st.st_size) {
+        snprintf(error, size, "cannot read %s", path);
+        free(data);
+        return NULL;
+    }
+    data[got] = '\0';
+    *len = (size_t)got;
+    return data;
+}
+
+/* Skips the rest of a bad line so that parsing resumes at the next. */
+static void skip_line(lexer *lx)
+{
+    token t;
+    do
+        lex_next(lx, &t);
+    while (t.kind != TOK_NEWLINE && t.kind != TOK_END);
+}
+
+static int end_of_statement(lexer *lx)
+{
+    token t;
+    lex_next(lx, &t);
+    if (t.kind == TOK_NEWLINE || t.kind == TOK_END)
+        return 0;
+    pol_diags_add(lx->diags, false, lx->file, t.line, t.column,
+             "one statement per line", "unexpected '%s' after the statement",
+             t.text);
+    skip_line(lx);
+    return -1;
+}
+
+/* ---- building the policy -------------------------------------------------- */
+
+static pol_rule *add_rule(parser *ps, lexer *lx, const token *at)
+{
+    pol_policy *p = ps->p;
+    if (p->rule_count == p->rule_capacity) {
+        size_t more = p->rule_capacity ? p->rule_capacity * 2 : 32;
+        pol_rule *bigger = realloc(p->rules, more * sizeof *bigger);
+        if (!bigger) {
+            error_at(lx, at, NULL, "out of memory");
+            return NULL;
+        }
+        p->rules = bigger;
+        p->rule_capacity = more;
+    }
+    pol_rule *r = &p->rules[p->rule_count++];
+    memset(r, 0, sizeof *r);
+    r->file = p->files[p->file_count - 1];
+    r->line = at->line;
+    r->column = at->column;
+    return r;
+}
+
+static gate *add_gate(parser *ps, lexer *lx, const token *at)
+{
+    pol_policy *p = ps->p;
+    if (p->gate_count == p->gate_capacity) {
+        size_t more = p->gate_capacity ? p->gate_capacity * 2 : 8;
+        gate *bigger = realloc(p->gates, more * sizeof *bigger);
+        if (!bigger) {
+            error_at(lx, at, NULL, "out of memory");
+            return NULL;
+        }
+        p->gates = bigger;
+        p->gate_capacity = more;
+    }
+    gate *g = &p->gates[p->gate_count++];
+    memset(g, 0, sizeof *g);
+    g->file = p->files[p->file_count - 1];
+    g->line = at->line;
+    return g;
+}
+
+static const char *file_name_kept(pol_policy *p, const char *path)
+{
+    char **bigger = realloc(p->files, (p->file_count + 1) * sizeof *bigger);
+    if (!bigger)
+        return NULL;
+    p->files = bigger;
+    if (!(p->files[p->file_count] = strdup(path)))
+        return NULL;
+    return p->files[p->file_count++];
+}
+
+/* ---- statements ------------------------------------------------------------ */
+
+static int parse_file(parser *ps, const char *path, const token *from,
+                      lexer *from_lx);
+
+static int st_policy(parser *ps, lexer *lx, const token *kw)
+{
+    token name, version;
+    /* depth 1: the main file is being read. */
+    if (ps->depth > 1)
+        return error_at(lx, kw, "only the main file opens the policy",
+                        "'policy' in an included file");
+    if (ps->opened)
+        return error_at(lx, kw, "one policy per file", "a second 'policy'");
+    ps->opened = true;
+    ps->policy_line = kw->line;
+    if (expect_string(lx, &name, "the policy's name") < 0)
+        return -1;
+    if (strlen(name.text) >= sizeof ps->p->name)
+        return error_at(lx, &name, NULL, "name too long");
+    for (const char *c = name.text; *c; c++)
+        if (*c < 0x20 || *c == 0x7F || *c == '\\')
+            return error_at(lx, &name, "letters, digits, spaces, - . _",
+                            "control character in the name");
+    memcpy(ps->p->name, name.text, strlen(name.text) + 1);
+    if (expect_word(lx, "version", "write: policy \"NAME\" version 1") < 0)
+        return -1;
+    lex_next(lx, &version);
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(version.text, &end, 10);
+    if (version.kind != TOK_NUMBER || *end || errno || v == 0 ||
+        v > 999999)
+        return error_at(lx, &version, "a whole number from 1, raised at each "
+                                      "change", "bad version");
+    ps->p->version = (unsigned)v;
+    return 0;
+}
+
+static int st_profile(parser *ps, lexer *lx)
+{
+    token t;
+    lex_next(lx, &t);
+    if (!is_word(&t, "basic"))
+        return pol_diags_add(lx->diags, false, lx->file, t.line, t.column,
+                        "the PS3.15 profile is 'basic'; options refine it",
+                        "unknown profile '%s'", shown(&t));
+    ps->p->have_profile = true;
+    return 0;
+}
+
+static const struct {
+    const char *name;
+    unsigned bit;
+    const char *alias;
+} option_names[] = {
+    {"clean-pixel-data", POL_OPT_CLEAN_PIXEL_DATA, NULL},
+    {"clean-recognizable-visual-features", POL_OPT_CLEAN_VISUAL_FEATURES,
+     "clean-visual-features"},
+    {"clean-graphics", POL_OPT_CLEAN_GRAPHICS, NULL},
+    {"clean-structured-content", POL_OPT_CLEAN_STRUCTURED_CONTENT, NULL},
+    {"clean-descriptors", POL_OPT_CLEAN_DESCRIPTORS, NULL},
+    {"retain-longitudinal-full-dates", POL_OPT_RETAIN_LONG_FULL_DATES, NULL},
+    {"retain-longitudinal-modified-dates", POL_OPT_RETAIN_LONG_MODIFIED_DATES,
+     NULL},
+    {"retain-patient-characteristics", POL_OPT_RETAIN_PATIENT_CHARACTERISTICS,
+     NULL},
+    {"retain-device-identity", POL_OPT_RETAIN_DEVICE_IDENTITY, NULL},
+    {"retain-institution-identity", POL_OPT_RETAIN_INSTITUTION_IDENTITY,
+     NULL},
+    {"retain-uids", POL_OPT_RETAIN_UIDS, NULL},
+    {"retain-safe-private", POL_OPT_RETAIN_SAFE_PRIVATE, NULL},
+};
+
+const char *pol_option_name(unsigned option)
+{
+    for (size_t i = 0; i < sizeof option_names / sizeof *option_names; i++)
+        if (option_names[i].bit == option)
+            return option_names[i].name;
+    return NULL;
+}
+
+/* What a retain option leaves in, for its warning. */
+static const char *retain_warning(unsigned bit)
+{
+    switch (bit) {
+    case POL_OPT_RETAIN_LONG_FULL_DATES:
+        return "keeps every date and time as acquired";
+    case POL_OPT_RETAIN_PATIENT_CHARACTERISTICS:
+        return "keeps age, sex, size, weight and other characteristics";
+    case POL_OPT_RETAIN_DEVICE_IDENTITY:
+        return "keeps device serial numbers and station names";
+    case POL_OPT_RETAIN_INSTITUTION_IDENTITY:
+        return "keeps institution names and addresses";
+    case POL_OPT_RETAIN_UIDS:
+        return "keeps the original UIDs, which link back to the source "
+               "records";
+    case POL_OPT_RETAIN_SAFE_PRIVATE:
+        return "keeps the private attributes PS3.15 lists as safe";
+    default:
+        return NULL;
+    }
+}
+
+static int st_option(parser *ps, lexer *lx)
+{
+    token t;
+    lex_next(lx, &t);
+    for (size_t i = 0; i < sizeof option_names / sizeof *option_names; i++) {
+        if (!is_word(&t, option_names[i].name) &&
+            !(option_names[i].alias && is_word(&t, option_names[i].alias)))
+            continue;
+        unsigned bit = option_names[i].bit;
+        if (ps->p->options & bit)
+            pol_diags_add(lx->diags, true, lx->file, t.line, t.column, NULL,
+                     "option %s given twice", t.text);
+        if (bit == POL_OPT_CLEAN_PIXEL_DATA ||
+            bit == POL_OPT_CLEAN_VISUAL_FEATURES)
+            return pol_diags_add(lx->diags, false, lx->file, t.line, t.column,
+                            "quarantine such instances for now, e.g. "
+                            "quarantine if BurnedInAnnotation == YES",
+                            "option %s needs pixel redaction, which this "
+                            "version of SIREN does not have", t.text);
+        ps->p->options |= bit;
+        const char *what = retain_warning(bit);
+        if (what)
+            pol_diags_add(lx->diags, true, lx->file, t.line, t.column,
+                     "make sure the protocol and the ethics approval allow "
+                     "it", "option %s %s", t.text, what);
+        return 0;
+    }
+    return pol_diags_add(lx->diags, false, lx->file, t.line, t.column,
+                    "see docs/POLICY.md for the PS3.15 options",
+                    "unknown option '%s'", shown(&t));
+}
+
+static int st_mode(parser *ps, lexer *lx)
+{
+    token t;
+    lex_next(lx, &t);
+    if (is_word(&t, "keep-list") || is_word(&t, "standard")) {
+        ps->p->keep_list = is_word(&t, "keep-list");
+        return 0;
+    }
+    return pol_diags_add(lx->diags, false, lx->file, t.line, t.column,
+                    "mode keep-list, or mode standard (the default)",
+                    "unknown mode '%s'", shown(&t));
+}
+
+/* Reads the secret. The file is refused if others may read it; a final
+ * newline (echo, openssl rand -hex > file) is not part of the key. */
+static int load_key(parser *ps, lexer *lx, const token *t, const char *path)
+{
+    char error[512];
+    size_t len;
+    struct stat st;
+    if (stat(path, &st) == 0 && (st.st_mode & 077))
+        return pol_diags_add(lx->diags, false, lx->file, t->line, t->column,
+                        "chmod 600 the file (or 400), owned by the gateway's "
+                        "user", "key file %s is readable by group or others",
+                        path);
+    char *data = read_file(path, KEY_MAX_BYTES, &len, error, sizeof error);
+    if (!data)
+        return error_at(lx, t, "key file \"/run/secrets/NAME\"", error);
+    while (len > 0 && (data[len - 1] == '\n' || data[len - 1] == '\r'))
+        len--;
+    if (len < KEY_MIN_BYTES) {
+        explicit_bzero(data, len);
+        free(data);
+        return pol_diags_add(lx->diags, false, lx->file, t->line, t->column,
+                        "make one: openssl rand -hex 32 > FILE",
+                        "key in %s is shorter than %d bytes", path,
+                        KEY_MIN_BYTES);
+    }
+    pol_policy *p = ps->p;
+    p->key = (uint8_t *)data;
+    p->key_len = len;
+    uint8_t digest[32];
+    unsigned digest_len = 0;
+    EVP_Digest(data, len, digest, &digest_len, EVP_sha256(), NULL);
+    int n = snprintf(p->key_id, sizeof p->key_id, "sha256:");
+    for (int i = 0; i < 8; i++)
+        n += snprintf(p->key_id + n, sizeof p->key_id - (size_t)n, "%02x",
+                      digest[i]);
+    /* A different key treats instances differently: it changes the hash. */
+    EVP_DigestUpdate(ps->hash, p->key_id, strlen(p->key_id) + 1);
+    return 0;
+}
+
+static int st_key(parser *ps, lexer *lx)
+{
+    token t;
+    if (expect_word(lx, "file", "write: key file \"/run/secrets/NAME\"") < 0 ||
+        expect_string(lx, &t, "the key file's name") < 0)
+        return -1;
+    if (ps->p->key)
+        return error_at(lx, &t, NULL, "a second key");
+    char path[PATH_MAX];
+    resolve_path(lx->file, t.text, path, sizeof path);
+    ps->key_line = t.line;
+    return load_key(ps, lx, &t, path);
+}
+
+static int st_gate(parser *ps, lexer *lx, const token *kw)
+{
+    gate *g = add_gate(ps, lx, kw);
+    if (!g)
+        return -1;
+    g->verdict = is_word(kw, "reject") ? POL_REJECT : POL_QUARANTINE;
+    token t;
+    lex_next(lx, &t);
+    if (!is_word(&t, "if") && !is_word(&t, "unless"))
+        return pol_diags_add(lx->diags, false, lx->file, t.line, t.column,
+                        "write: reject unless Modality in (CT, MR)",
+                        "expected 'if' or 'unless', found '%s'", shown(&t));
+    g->unless = is_word(&t, "unless");
+    if (parse_condition(lx, &g->condition) < 0)
+        return -1;
+    if (is_word(lex_peek(lx), "because")) {
+        lex_next(lx, &t);
+        if (expect_string(lx, &t, "the reason") < 0)
+            return -1;
+        if (!(g->because = policy_keep_string(ps->p, t.text)))
+            return error_at(lx, &t, NULL, "out of memory");
+    }
+    return 0;
+}
+
+/* keep|remove|empty|remap|hash|shift REF */
+static int st_simple_rule(parser *ps, lexer *lx, const token *kw,
+                          pol_action_kind kind)
+{
+    token t;
+    lex_next(lx, &t);
+    pol_rule *r = add_rule(ps, lx, kw);
+    if (!r || parse_tagref(lx, &t, &r->ref) < 0)
+        return -1;
+    r->kind = kind;
+    return 0;
+}
+
+static int parse_missing(parser *ps, lexer *lx, pol_rule *r)
+{
+    token t;
+    if (expect_word(lx, "else", "say what a key missing from the table "
+                                "does: else reject|quarantine|keep|default "
+                                "\"TEXT\"") < 0)
+        return -1;
+    lex_next(lx, &t);
+    if (is_word(&t, "reject")) {
+        r->missing = POL_MISSING_REJECT;
+    } else if (is_word(&t, "quarantine")) {
+        r->missing = POL_MISSING_QUARANTINE;
+    } else if (is_word(&t, "keep")) {
+        r->missing = POL_MISSING_KEEP;
+        pol_diags_add(lx->diags, true, lx->file, t.line, t.column,
+                 "else quarantine holds them for review instead",
+                 "values missing from the table pass through unchanged");
+    } else if (is_word(&t, "default")) {
+        r->missing = POL_MISSING_DEFAULT;
+        if (expect_string(lx, &t, "the default value") < 0)
+            return -1;
+        if (!(r->fallback = policy_keep_string(ps->p, t.text)))
+            return error_at(lx, &t, NULL, "out of memory");
+    } else {
+        return pol_diags_add(lx->diags, false, lx->file, t.line, t.column, NULL,
+                        "expected reject, quarantine, keep or default, "
+                        "found '%s'", shown(&t));
+    }
+    return 0;
+}
+
+/* A column name: a word or a string. */
+static int column_name(lexer *lx, token *t)
+{
+    lex_next(lx, t);
+    if ((t->kind == TOK_WORD || t->kind == TOK_STRING) && t->text[0])
+        return 0;
+    return pol_diags_add(lx->diags, false, lx->file, t->line, t->column,
+                    "the column's name in the header row",
+                    "expected a column name, found '%s'", shown(t));
+}
+
+static int parse_lookup(parser *ps, lexer *lx, pol_rule *r)
+{
+    token file, key, value;
+    bool has_key = false;
+    if (expect_string(lx, &file, "the table's file name") < 0)
+        return -1;
+    if (is_word(lex_peek(lx), "key")) {
+        lex_next(lx, &key);
+        if (column_name(lx, &key) < 0)
+            return -1;
+        has_key = true;
+    }
+    if (expect_word(lx, "column", "write: lookup \"FILE.csv\" column NAME") <
+            0 ||
+        column_name(lx, &value) < 0)
+        return -1;
+    char path[PATH_MAX], error[512];
+    resolve_path(lx->file, file.text, path, sizeof path);
+    pol_table *table = table_load(path, has_key ? key.text : NULL,
+                                  value.text, ps->hash, error, sizeof error);
+    if (!table)
+        return error_at(lx, &file, NULL, error);
+    pol_policy *p = ps->p;
+    pol_table **bigger =
+        realloc(p->tables, (p->table_count + 1) * sizeof *bigger);
+    if (!bigger) {
+        table_free(table);
+        return error_at(lx, &file, NULL, "out of memory");
+    }
+    p->tables = bigger;
+    p->tables[p->table_count++] = table;
+    r->kind = POL_LOOKUP;
+    r->table = table;
+    return parse_missing(ps, lx, r);
+}
+
+static int st_replace(parser *ps, lexer *lx, const token *kw)
+{
+    token t;
+    lex_next(lx, &t);
+    pol_rule *r = add_rule(ps, lx, kw);
+    if (!r || parse_tagref(lx, &t, &r->ref) < 0)
+        return -1;
+    if (expect_word(lx, "with", "write: replace PatientName with \"ANON\"") <
+        0)
+        return -1;
+    lex_next(lx, &t);
+    if (t.kind == TOK_STRING) {
+        char error[160];
+        if (pol_template_check(t.text, error, sizeof error) < 0)
+            return error_at(lx, &t, "{Keyword} is the new value, "
+                                    "{original:Keyword} the value as "
+                                    "received", error);
+        r->kind = POL_REPLACE;
+        if (!(r->text = policy_keep_string(ps->p, t.text)))
+            return error_at(lx, &t, NULL, "out of memory");
+        return 0;
+    }
+    if (is_word(&t, "hash")) {
+        r->kind = POL_HASH;
+        return 0;
+    }
+    if (is_word(&t, "lookup"))
+        return parse_lookup(ps, lx, r);
+    return pol_diags_add(lx->diags, false, lx->file, t.line, t.column,
+                    "with \"TEXT\", with hash, or with lookup \"FILE.csv\" "
+                    "column NAME else ...",
+                    "expected a value, found '%s'", shown(&t));
+}
+
+static int parse_int(lexer *lx, int *out)
+{
+    token t;
+    lex_next(lx, &t);
+    char *end;
+    errno = 0;
+    long v = strtol(t.text, &end, 10);
+    if (t.kind != TOK_NUMBER || *end || errno || v < 0 || v > SHIFT_MAX_DAYS)
+        return pol_diags_add(lx->diags, false, lx->file, t.line, t.column, NULL,
+                        "expected a number of days from 0 to %d, found '%s'",
+                        SHIFT_MAX_DAYS, shown(&t));
+    *out = (int)v;
+    return 0;
+}
+
+static int expect_punct(lexer *lx, const char *p)
+{
+    token t;
+    lex_next(lx, &t);
+    if (t.kind == TOK_PUNCT && strcmp(t.text, p) == 0)
+        return 0;
+    return pol_diags_add(lx->diags, false, lx->file, t.line, t.column,
+                    "write: shift dates by hmac-days(PatientID, 1..365) back",
+                    "expected '%s', found '%s'", p, shown(&t));
+}
+
+/* shift dates by hmac-days(REF, MIN..MAX) [back|forward], or shift REF. */
+static int st_shift(parser *ps, lexer *lx, const token *kw)
+{
+    if (!is_word(lex_peek(lx), "dates"))
+        return st_simple_rule(ps, lx, kw, POL_SHIFT_DATE);
+    token t;
+    pol_policy *p = ps->p;
+    lex_next(lx, &t);
+    if (p->has_shift)
+        return error_at(lx, kw, NULL, "a second 'shift dates' line");
+    if (expect_word(lx, "by", NULL) < 0 ||
+        expect_word(lx, "hmac-days", "the offset comes from the key and "
+                                     "the patient: hmac-days(PatientID, "
+                                     "1..365)") < 0 ||
+        expect_punct(lx, "(") < 0)
+        return -1;
+    lex_next(lx, &t);
+    if (parse_tagref(lx, &t, &p->shift_ref) < 0 || expect_punct(lx, ",") < 0 ||
+        parse_int(lx, &p->shift_min) < 0 || expect_punct(lx, "..") < 0 ||
+        parse_int(lx, &p->shift_max) < 0 || expect_punct(lx, ")") < 0)
+        return -1;
+    if (p->shift_min > p->shift_max)
+        return error_at(lx, kw, "write the smaller number first",
+                        "the range of days is empty");
+    p->shift_back = true;
+    if (is_word(lex_peek(lx), "back") || is_word(lex_peek(lx), "forward")) {
+        lex_next(lx, &t);
+        p->shift_back = is_word(&t, "back");
+    }
+    p->has_shift = true;
+    ps->shift_line = kw->line;
+    return 0;
+}
+
+static int st_include(parser *ps, lexer *lx, const token *kw)
+{
+    token t;
+    if (expect_string(lx, &t, "the file's name") < 0)
+        return -1;
+    if (end_of_statement(lx) < 0)
+        return 0; /* reported, and the line is skipped */
+    char path[PATH_MAX];
+    resolve_path(lx->file, t.text, path, sizeof path);
+    (void)kw;
+    parse_file(ps, path, &t, lx); /* its errors are reported */
+    return 0;
+}
+
+/* One statement, starting with kw. */
+static int statement(parser *ps, lexer *lx, const token *kw)
+{
+    static const struct {
+        const char *word;
+        pol_action_kind kind;
+    } simple[] = {
+        {"keep", POL_KEEP},   {"remove", POL_REMOVE},
+        {"empty", POL_EMPTY}, {"remap", POL_REMAP_UID},
+        {"hash", POL_HASH},
+    };
+    if (is_word(kw, "policy"))
+        return st_policy(ps, lx, kw);
+    if (is_word(kw, "include"))
+        return st_include(ps, lx, kw);
+    if (!ps->opened || ps->closed)
+        return error_at(lx, kw, "a policy file is: policy \"NAME\" version "
+                                "N ... end",
+                        ps->closed ? "statement after 'end'"
+                                   : "statement before 'policy'");
+    if (is_word(kw, "end")) {
+        if (ps->depth > 1)
+            return error_at(lx, kw, "only the main file closes the policy",
+                            "'end' in an included file");
+        ps->closed = true;
+        return 0;
+    }
+    if (is_word(kw, "profile"))
+        return st_profile(ps, lx);
+    if (is_word(kw, "option"))
+        return st_option(ps, lx);
+    if (is_word(kw, "mode"))
+        return st_mode(ps, lx);
+    if (is_word(kw, "key"))
+        return st_key(ps, lx);
+    if (is_word(kw, "reject") || is_word(kw, "quarantine"))
+        return st_gate(ps, lx, kw);
+    if (is_word(kw, "replace"))
+        return st_replace(ps, lx, kw);
+    if (is_word(kw, "shift"))
+        return st_shift(ps, lx, kw);
+    for (size_t i = 0; i < sizeof simple / sizeof *simple; i++)
+        if (is_word(kw, simple[i].word))
+            return st_simple_rule(ps, lx, kw, simple[i].kind);
+    return pol_diags_add(lx->diags, false, lx->file, kw->line, kw->column,
+                    "statements: profile, option, mode, key, reject, "
+                    "quarantine, keep, remove, empty, replace, remap, hash, "
+                    "shift, include, end",
+                    "unknown statement '%s'", shown(kw));
+}
+
+static void parse_statements(parser *ps, lexer *lx)
+{
+    for (;;) {
+        token kw;
+        lex_next(lx, &kw);
+        if (kw.kind == TOK_END)
+            return;
+        if (kw.kind == TOK_NEWLINE)
+            continue;
+        if (kw.kind != TOK_WORD) {
+            pol_diags_add(lx->diags, false, lx->file, kw.line, kw.column, NULL,
+                     "a statement starts with a word, not '%s'", kw.text);
+            skip_line(lx);
+            continue;
+        }
+        bool include = is_word(&kw, "include");
+        if (statement(ps, lx, &kw) < 0) {
+            /* Resume at the next line, unless the error was its end. */
+            if (lx->last != TOK_NEWLINE && lx->last != TOK_END)
+                skip_line(lx);
+            continue;
+        }
+        if (!include)
+            end_of_statement(lx);
+    }
+}
+
+/* Reads and parses one file; from/from_lx name the include line. */
+static int parse_file(parser *ps, const char *path, const token *from,
+                      lexer *from_lx)
+{
+    char error[512];
+    for (int i = 0; i < ps->depth; i++)
+        if (strcmp(ps->stack[i], path) == 0)
+            return error_at(from_lx, from, NULL, "the file includes itself");
+    if (ps->depth == MAX_INCLUDE_DEPTH)
+        return pol_diags_add(from_lx->diags, false, from_lx->file, from->line,
+                        from->column, NULL, "includes nested more than %d "
+                        "deep", MAX_INCLUDE_DEPTH);
+    size_t len;
+    char *src = read_file(path, MAX_POLICY_FILE, &len, error, sizeof error);
+    if (!src) {
+        if (from_lx)
+            return error_at(from_lx, from, NULL, error);
+        return pol_diags_add(ps->diags, false, path, 0, 0, NULL, "%s", error);
+    }
+    const char *name = file_name_kept(ps->p, path);
+    if (!name) {
+        free(src);
+        return pol_diags_add(ps->diags, false, path, 0, 0, NULL, "out of memory");
+    }
+    /* The hash covers every file's name and bytes, in reading order. */
+    EVP_DigestUpdate(ps->hash, "file", 5);
+    EVP_DigestUpdate(ps->hash, src, len);
+    lexer lx;
+    lex_init(&lx, name, src, len, ps->lookup, ps->lookup_ctx, ps->diags,
+             ps->hash);
+    ps->stack[ps->depth++] = name;
+    if (strlen(src) != len)
+        pol_diags_add(ps->diags, false, name, 0, 0, NULL,
+                 "the file holds a NUL byte: not a text file");
+    else
+        parse_statements(ps, &lx);
+    ps->depth--;
+    free(src);
+    return 0;
+}
+
+/* ---- whole-policy checks --------------------------------------------------- */
+
+static bool has_rule(const pol_policy *p, pol_action_kind kind)
+{
+    for (size_t i = 0; i < p->rule_count; i++)
+        if (p->rules[i].kind == kind)
+            return true;
+    return false;
+}
+
+static void check_policy(parser *ps)
+{
+    pol_policy *p = ps->p;
+    pol_diags *d = ps->diags;
+    const char *file = ps->main_file;
+    unsigned line = ps->policy_line;
+    if (!ps->opened) {
+        pol_diags_add(d, false, file, 0, 0, "begin with: policy \"NAME\" version 1",
+                 "no 'policy' line");
+        return;
+    }
+    if (!ps->closed)
+        pol_diags_add(d, false, file, 0, 0, "close the policy with a line 'end'",
+                 "the policy has no 'end'");
+    if (!p->have_profile)
+        pol_diags_add(d, false, file, line, 1, "add the line: profile basic",
+                 "the policy names no profile");
+    unsigned dates = POL_OPT_RETAIN_LONG_FULL_DATES |
+                     POL_OPT_RETAIN_LONG_MODIFIED_DATES;
+    if ((p->options & dates) == dates)
+        pol_diags_add(d, false, file, line, 1, "choose one of the two",
+                 "retain-longitudinal-full-dates and "
+                 "retain-longitudinal-modified-dates exclude each other");
+    if ((p->options & POL_OPT_RETAIN_LONG_MODIFIED_DATES) && !p->has_shift)
+        pol_diags_add(d, false, file, line, 1,
+                 "add: shift dates by hmac-days(PatientID, 1..365) back",
+                 "retain-longitudinal-modified-dates needs a 'shift dates' "
+                 "line");
+    if (p->has_shift && !(p->options & POL_OPT_RETAIN_LONG_MODIFIED_DATES) &&
+        !has_rule(p, POL_SHIFT_DATE))
+        pol_diags_add(d, true, file, ps->shift_line, 1,
+                 "add option retain-longitudinal-modified-dates, or shift "
+                 "lines for the attributes to shift",
+                 "'shift dates' has no effect: the basic profile removes "
+                 "the dates");
+    if (has_rule(p, POL_SHIFT_DATE) && !p->has_shift)
+        pol_diags_add(d, false, file, line, 1,
+                 "add: shift dates by hmac-days(PatientID, 1..365) back",
+                 "a 'shift' line needs the 'shift dates by' line that sets "
+                 "the offset");
+    bool needs_key = !(p->options & POL_OPT_RETAIN_UIDS) ||
+                     has_rule(p, POL_HASH) || has_rule(p, POL_REMAP_UID) ||
+                     has_rule(p, POL_SHIFT_DATE) || p->has_shift;
+    if (needs_key && !p->key)
+        pol_diags_add(d, false, file, line, 1,
+                 "add: key file \"/run/secrets/NAME\" (openssl rand -hex 32)",
+                 "the policy remaps UIDs, hashes or shifts dates and needs "
+                 "a key for that");
+}
+
+pol_policy *policy_compile(pol_policy *p, const char *path,
+                           pol_lookup_fn lookup, void *lookup_ctx,
+                           pol_diags *diags)
+{
+    size_t errors_before = diags->errors;
+    parser ps = {.p = p, .diags = diags, .lookup = lookup,
+                 .lookup_ctx = lookup_ctx, .main_file = path};
+    if (!(ps.hash = EVP_MD_CTX_new()) ||
+        !EVP_DigestInit_ex(ps.hash, EVP_sha256(), NULL)) {
+        EVP_MD_CTX_free(ps.hash);
+        pol_diags_add(diags, false, path, 0, 0, NULL, "cannot start SHA-256");
+        return NULL;
+    }
+    parse_file(&ps, path, NULL, NULL);
+    if (diags->errors == errors_before)
+        check_policy(&ps);
+    uint8_t digest[32];
+    unsigned len = 0;
+    EVP_DigestFinal_ex(ps.hash, digest, &len);
+    EVP_MD_CTX_free(ps.hash);
+    for (unsigned i = 0; i < len; i++)
+        snprintf(p->hash + 2 * i, 3, "%02x", digest[i]);
+    return diags->errors == errors_before ? p : NULL;
+}
