@@ -526,20 +526,21 @@ static int clean_content_items(walk *w, dcm_element *seq)
 
 /* Lookup lines whose key is not in their table, on the instance as
  * received: the verdict their line asks for, or POL_ACCEPT. */
-static pol_verdict missing_lookups(walk *w, const dcm_dataset *ds, int depth)
+static pol_verdict missing_lookups(walk *w, const dcm_dataset *ds)
 {
-    size_t count;
-    const pol_rule *rules = pol_policy_rules(w->p, &count);
     for (size_t i = 0; i < dcm_dataset_count(ds); i++) {
         const dcm_element *el = dcm_dataset_at(ds, i);
         uint32_t tag = dcm_element_tag(el);
-        for (size_t k = 0; k < dcm_element_item_count(el); k++) {
-            pol_verdict v = missing_lookups(w, dcm_element_item(el, k),
-                                            depth + 1);
+        anon_decision d = anon_decide(w->p, ds, tag, dcm_element_vr(el));
+        /* Only the items the walk keeps matter: a lookup inside a
+         * sequence that is removed never runs. */
+        bool kept_items = d.action == ACT_KEEP || d.action == ACT_CLEAN_SR;
+        for (size_t k = 0; kept_items && k < dcm_element_item_count(el);
+             k++) {
+            pol_verdict v = missing_lookups(w, dcm_element_item(el, k));
             if (v != POL_ACCEPT)
                 return v;
         }
-        anon_decision d = anon_decide(w->p, ds, tag, dcm_element_vr(el));
         if (d.action != ACT_LOOKUP || !is_text_value(el) ||
             (d.rule->missing != POL_MISSING_REJECT &&
              d.rule->missing != POL_MISSING_QUARANTINE))
@@ -547,17 +548,17 @@ static pol_verdict missing_lookups(walk *w, const dcm_dataset *ds, int depth)
         char *key = dcm_dataset_get_utf8(ds, tag, NULL);
         bool found = key && pol_table_get(d.rule->table, key);
         if (!found) {
+            const dcm_dict_entry *e = dcm_dict_find(tag);
             snprintf(w->result->reason, sizeof w->result->reason,
-                     "(%04X,%04X) value not in the table of %s:%u",
-                     DCM_TAG_GROUP(tag), DCM_TAG_ELEMENT(tag),
-                     d.rule->file, d.rule->line);
+                     "%s (%04X,%04X) not found in the lookup table of %s:%u",
+                     e ? e->keyword : "attribute", DCM_TAG_GROUP(tag),
+                     DCM_TAG_ELEMENT(tag), d.rule->file, d.rule->line);
         }
         free(key);
         if (!found)
             return d.rule->missing == POL_MISSING_REJECT ? POL_REJECT
                                                          : POL_QUARANTINE;
     }
-    (void)rules;
     return POL_ACCEPT;
 }
 
@@ -839,7 +840,7 @@ int anon_apply(const pol_policy *p, dcm_dataset *ds, anon_result *result,
     w.keys.key = pol_policy_key(p, &w.keys.key_len);
     result->verdict = absent_lookups(&w, ds);
     if (result->verdict == POL_ACCEPT)
-        result->verdict = missing_lookups(&w, ds, 0);
+        result->verdict = missing_lookups(&w, ds);
     if (result->verdict != POL_ACCEPT)
         return DCM_OK;
     int rc = dcm_dataset_convert_to_utf8(ds, err);

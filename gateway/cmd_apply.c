@@ -419,6 +419,8 @@ static bool same_value(const dcm_dataset *a_ds, const dcm_element *a,
 static const char *keyword_of(const dcm_dataset *ds, uint32_t tag)
 {
     char creator[DCM_CREATOR_MAX + 1];
+    if (dcm_tag_is_private_creator(tag))
+        return "PrivateCreator";
     const dcm_dict_entry *e =
         !dcm_tag_is_private(tag) ? dcm_dict_find(tag)
         : dcm_dataset_private_creator(ds, tag, creator, sizeof creator)
