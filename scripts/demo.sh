@@ -1,10 +1,12 @@
 #!/bin/sh
 # demo.sh - what `make demo` shows. It shows only what exists: the DICOM
-# data core through `siren dump`, and a study sent over DICOM-TLS to
+# data core through `siren dump`, a study sent over DICOM-TLS to
 # `siren serve` with a throwaway PKI (a good site, an expired certificate,
-# a site using another's AE title). The full demo (a local Orthanc, the
-# study shown de-identified) arrives with the gateway service; until then
-# this script says so instead of pretending.
+# a site using another's AE title), and the received study de-identified
+# with `siren apply` under the example policies. The full demo (the
+# gateway de-identifying as it receives, forwarding to a local Orthanc)
+# arrives with the gateway service; until then this script says so
+# instead of pretending.
 set -eu
 cd "$(dirname "$0")/.."
 siren=${SIREN_BIN:-build/gateway/siren}
@@ -13,10 +15,13 @@ data=${SIREN_PYDICOM_DATA:-/usr/lib/python3/dist-packages/pydicom/data}
 cat <<'TXT'
 SIREN demo - foundation stage
 =============================
-Built so far: the DICOM data core, `siren dump`, the DICOM network layer and
-DICOM-TLS with site identity (`siren echo`, `siren send`, `siren serve`).
-Not built yet: policies, de-identification, the spool, forwarding to
-Orthanc. Nothing below is de-identified: do not point real sites at it.
+Built so far: the DICOM data core, `siren dump`, the DICOM network layer,
+DICOM-TLS with site identity (`siren echo`, `siren send`, `siren serve`),
+the policy language and the PS3.15 de-identification engine (`siren policy`,
+`siren apply`, `siren diff`).
+Not built yet: the gateway service that de-identifies as it receives (the
+spool), forwarding to Orthanc, pixel redaction. `siren serve` below stores
+what it receives as received: do not point real sites at it.
 TXT
 
 # show FILE WHAT PATTERN: the lines of `siren dump FILE` matching PATTERN.
@@ -84,7 +89,7 @@ printf '\n$ siren send --tls ... (site A certificate, AE SITEB) CT_small.dcm\n'
 # shellcheck disable=SC2046
 "$siren" send $(tls_as site-a SITEB) localhost "$port" \
     "$data/test_files/CT_small.dcm" 2>&1 | sed "s|$data/test_files/||" || true
-printf '\n$ siren dump received/* | grep -E "PatientName|SendingApplication"   # not de-identified yet\n'
+printf '\n$ siren dump received/* | grep -E "PatientName|SendingApplication"   # as received\n'
 "$siren" dump -q "$work/received"/*.dcm | grep -E "PatientName|SendingApplication"
 printf '\n$ siren dump received/FIRST | grep PrivateInformation   # who sent it (JSON in the meta)\n'
 /usr/bin/python3 - "$work/received" <<'PY'
@@ -94,6 +99,24 @@ first = sorted(glob.glob(sys.argv[1] + "/*.dcm"))[0]
 meta = pydicom.filereader.read_file_meta_info(first)
 print(json.dumps(json.loads(meta[0x00020102].value.rstrip(b"\0")), indent=2))
 PY
+# De-identification, offline, with the example policies.
+(umask 077; openssl rand -hex 32 > "$work/pseudonym.key")
+export SIREN_PSEUDONYM_KEY="$work/pseudonym.key"
+printf '\n$ siren policy check examples/policies/trial.policy\n'
+"$siren" policy check examples/policies/trial.policy 2>&1
+printf '\n$ siren policy explain examples/policies/trial.policy PatientID StudyDate AccessionNumber\n'
+"$siren" policy explain examples/policies/trial.policy PatientID StudyDate \
+    AccessionNumber 2>/dev/null
+printf '\n$ siren apply --policy examples/policies/basic.policy -o deidentified received/\n'
+"$siren" apply -q --policy examples/policies/basic.policy -o "$work/deidentified" \
+    "$work/received" | sed "s|$work/||"
+printf '\n$ siren dump deidentified/* | grep -E "PatientName|PatientID|StudyInstanceUID|DeidentificationMethod"\n'
+"$siren" dump -q "$work/deidentified"/*.dcm |
+    grep -E "PatientName|PatientID|StudyInstanceUID|DeidentificationMethod" | sort -u
+printf '\n$ siren diff --policy examples/policies/trial.policy CT_small.dcm | head -20\n'
+"$siren" diff --policy examples/policies/trial.policy \
+    "$data/test_files/CT_small.dcm" 2>/dev/null | grep -v '^- (00[0-4][0-9],1' | head -20
+
 printf '\nWhat siren serve logged:\n'
 sed 's/^/  /' "$work/serve.log"
-printf '\nNext: make test (the whole suite); docs/ARCHITECTURE.md explains the design.\n'
+printf '\nNext: make test (the whole suite); docs/POLICY.md for policy writers;\ndocs/ARCHITECTURE.md explains the design.\n'
