@@ -103,6 +103,38 @@ void pol_policy_unref(pol_policy *p)
         policy_free(p);
 }
 
+void pol_slot_init(pol_slot *slot, pol_policy *p)
+{
+    pthread_mutex_init(&slot->lock, NULL);
+    slot->current = p;
+}
+
+pol_policy *pol_slot_acquire(pol_slot *slot)
+{
+    /* The lock orders the reference against a concurrent swap's unref:
+     * without it the policy could be freed between the load and the ref. */
+    pthread_mutex_lock(&slot->lock);
+    pol_policy *p = pol_policy_ref(slot->current);
+    pthread_mutex_unlock(&slot->lock);
+    return p;
+}
+
+void pol_slot_swap(pol_slot *slot, pol_policy *p)
+{
+    pthread_mutex_lock(&slot->lock);
+    pol_policy *old = slot->current;
+    slot->current = p;
+    pthread_mutex_unlock(&slot->lock);
+    pol_policy_unref(old);
+}
+
+void pol_slot_destroy(pol_slot *slot)
+{
+    pol_policy_unref(slot->current);
+    slot->current = NULL;
+    pthread_mutex_destroy(&slot->lock);
+}
+
 const char *pol_policy_name(const pol_policy *p) { return p->name; }
 const char *pol_policy_main_file(const pol_policy *p)
 {

@@ -27,6 +27,7 @@
 
 #include "dicom.h"
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -186,6 +187,25 @@ pol_policy *pol_policy_load(const char *path, pol_lookup_fn lookup,
                             void *lookup_ctx, pol_diags *diags);
 pol_policy *pol_policy_ref(pol_policy *p);
 void pol_policy_unref(pol_policy *p);
+
+/* Where the current policy of a site lives while the gateway runs. A
+ * reload compiles the new policy first, then swaps it in; a thread that
+ * acquired the old one keeps it (its reference) until it is done with the
+ * instance, so every instance is processed wholly under one version. */
+typedef struct pol_slot {
+    pthread_mutex_t lock;
+    pol_policy *current;
+} pol_slot;
+
+/* Takes over the caller's reference to p (which may be NULL). */
+void pol_slot_init(pol_slot *slot, pol_policy *p);
+/* A new reference to the current policy (NULL if none): pol_policy_unref
+ * it when the instance is done. */
+pol_policy *pol_slot_acquire(pol_slot *slot);
+/* Puts p (taking over the caller's reference) in place of the current
+ * policy, whose slot reference is dropped. */
+void pol_slot_swap(pol_slot *slot, pol_policy *p);
+void pol_slot_destroy(pol_slot *slot);
 
 const char *pol_policy_name(const pol_policy *p);
 /* The file the policy was loaded from (for messages about it as a whole). */
