@@ -60,16 +60,19 @@ static cond *cond_new(cond_kind kind)
 
 void cond_free(cond *c)
 {
-    if (!c)
-        return;
-    cond_free(c->left);
-    cond_free(c->right);
-    for (size_t i = 0; i < c->value_count; i++)
-        free(c->values[i]);
-    free(c->values);
-    if (c->has_regex)
-        regfree(&c->regex);
-    free(c);
+    /* Along the right of a chain (right-deep, see parse_chain) a loop: one
+     * call per test would overflow the stack for a long chain. */
+    while (c) {
+        cond *right = c->right;
+        cond_free(c->left);
+        for (size_t i = 0; i < c->value_count; i++)
+            free(c->values[i]);
+        free(c->values);
+        if (c->has_regex)
+            regfree(&c->regex);
+        free(c);
+        c = right;
+    }
 }
 
 static int add_value(lexer *lx, cond *c, const token *t)
@@ -215,22 +218,29 @@ static int parse_unary(lexer *lx, cond **out, int depth)
     return parse_test(lx, &t, out);
 }
 
-/* Left-associative chain of one binary operator. */
+/* A chain of one binary operator, built right-deep: a or (b or (c ...)).
+ * The operators are associative and the operands still run left to right;
+ * built left-deep, evaluating and freeing a chain recursed once per test,
+ * and a policy with thousands of tests joined by "or" (in (...) takes at
+ * most 64 values) overflowed the 256 KiB stack of an association thread.
+ * cond_eval and cond_free loop along the right instead. */
 static int parse_chain(lexer *lx, cond **out, int depth, const char *word,
                        cond_kind kind,
                        int (*operand)(lexer *, cond **, int))
 {
     if (operand(lx, out, depth) < 0)
         return -1;
+    cond **tail = out;
     while (is_word(lex_peek(lx), word)) {
         token t;
         lex_next(lx, &t);
         cond *both = cond_new(kind);
         if (!both)
             return expected(lx, &t, "memory", NULL);
-        both->left = *out;
-        *out = both;
-        if (operand(lx, &both->right, depth) < 0)
+        both->left = *tail;
+        *tail = both;
+        tail = &both->right;
+        if (operand(lx, tail, depth) < 0)
             return -1;
     }
     return 0;
@@ -324,8 +334,9 @@ static bool string_passes(const cond *c, const dcm_dataset *holder,
     if (!text)
         return false;
     bool pass = false;
-    if (c->kind == COND_CONTAINS || c->kind == COND_MATCHES ||
-        single_valued(dcm_element_vr(el))) {
+    /* Every test, contains and matches too, looks at one value at a
+     * time: "ImageType matches \"^AXIAL$\"" means a value AXIAL. */
+    if (single_valued(dcm_element_vr(el))) {
         pass = value_passes(c, trimmed(text));
     } else {
         char *rest = text;
@@ -390,9 +401,14 @@ bool cond_eval(const cond *c, const dcm_dataset *ds)
 {
     switch (c->kind) {
     case COND_AND:
-        return cond_eval(c->left, ds) && cond_eval(c->right, ds);
-    case COND_OR:
-        return cond_eval(c->left, ds) || cond_eval(c->right, ds);
+    case COND_OR: {
+        /* A chain is right-deep (parse_chain): a loop along the right. */
+        cond_kind kind = c->kind;
+        for (; c->kind == kind; c = c->right)
+            if (cond_eval(c->left, ds) == (kind == COND_OR))
+                return kind == COND_OR;
+        return cond_eval(c, ds);
+    }
     case COND_NOT:
         return !cond_eval(c->left, ds);
     default:

@@ -55,6 +55,13 @@ void lex_next(lexer *lx, token *t);
 const token *lex_peek(lexer *lx);
 
 
+/* Adds one part of what a policy is compiled from to its hash: a label,
+ * the length, the bytes. The framing keeps parts apart ("ab"+"c" is not
+ * "a"+"bc"). File names are left out on purpose: the same files read
+ * from another folder are the same policy. */
+void policy_hash_part(EVP_MD_CTX *hash, const char *label, const void *data,
+                      size_t len);
+
 /* ---- tag references ------------------------------------------------------------- */
 
 /* Parses a tag reference (keyword, (gggg,eeee) with x masks, private

@@ -43,6 +43,15 @@ int pol_diags_add(pol_diags *diags, bool warning, const char *file, unsigned lin
     return -1;
 }
 
+void policy_hash_part(EVP_MD_CTX *hash, const char *label, const void *data,
+                      size_t len)
+{
+    uint64_t n = len;
+    EVP_DigestUpdate(hash, label, strlen(label) + 1);
+    EVP_DigestUpdate(hash, &n, sizeof n);
+    EVP_DigestUpdate(hash, data, len);
+}
+
 void lex_init(lexer *lx, const char *file, const char *src, size_t len,
               pol_lookup_fn lookup, void *ctx, pol_diags *diags,
               EVP_MD_CTX *hash)
@@ -143,9 +152,8 @@ static bool expand_variable(lexer *lx, token *t, size_t *n)
     if (!value)
         value = fallback;
     if (lx->hash) {
-        EVP_DigestUpdate(lx->hash, name, strlen(name));
-        EVP_DigestUpdate(lx->hash, "=", 1);
-        EVP_DigestUpdate(lx->hash, value, strlen(value) + 1);
+        policy_hash_part(lx->hash, "variable", name, strlen(name));
+        policy_hash_part(lx->hash, "value", value, strlen(value));
     }
     for (const char *p = value; *p; p++)
         if (!put(t, n, *p)) {
@@ -176,12 +184,13 @@ static void lex_string(lexer *lx, token *t)
             expand_variable(lx, t, &n);
             continue;
         }
-        if (c == '\\') {
+        /* Only \" \\ and \$ are escapes. Any other backslash is itself:
+         * DICOM values use it between values ("DERIVED\SECONDARY") and
+         * regular expressions before a character ("^1\.2\.840"). */
+        if (c == '\\' && (at(lx, 1) == '"' || at(lx, 1) == '\\' ||
+                           at(lx, 1) == '$')) {
             advance(lx);
             c = at(lx, 0);
-            c = c == 'n' ? '\n' : c == 't' ? '\t' : c;
-            if (c < 0 || c == '\n')
-                continue;
         }
         if (!put(t, &n, (char)c)) {
             error_at(lx, line, column, NULL, "string too long");
@@ -259,6 +268,10 @@ static void lex_variable_token(lexer *lx, token *t)
 {
     size_t n = 0;
     t->text[0] = '\0';
+    /* Not set (reported): an empty string, as inside quotes. Left as
+     * TOK_END, it ended the file for the parser, which then reported
+     * nothing of the lines after it. */
+    t->kind = TOK_STRING;
     if (!expand_variable(lx, t, &n))
         return;
     bool digits = n > 0, word = n > 0 && (isalpha((unsigned char)t->text[0]) ||

@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #define MAX_INCLUDE_DEPTH 8
+#define MAX_FILES 64 /* files read for one policy, each include counted */
 #define MAX_POLICY_FILE (1u << 20)
 #define KEY_MIN_BYTES 16
 #define KEY_MAX_BYTES 4096
@@ -51,6 +52,8 @@ typedef struct parser {
     int depth;
     bool opened, closed;
     unsigned key_line, shift_line, policy_line;
+    unsigned shift_column, policy_column; /* where the keyword stands */
+    const char *shift_file; /* 'shift dates' may be in an included file */
     const char *main_file;
 } parser;
 
@@ -175,7 +178,9 @@ static pol_rule *add_rule(parser *ps, lexer *lx, const token *at)
     }
     pol_rule *r = &p->rules[p->rule_count++];
     memset(r, 0, sizeof *r);
-    r->file = p->files[p->file_count - 1];
+    /* The file being read, not the last one opened: after an include
+     * returns, files[] ends with the included file. */
+    r->file = lx->file;
     r->line = at->line;
     r->column = at->column;
     return r;
@@ -196,7 +201,7 @@ static gate *add_gate(parser *ps, lexer *lx, const token *at)
     }
     gate *g = &p->gates[p->gate_count++];
     memset(g, 0, sizeof *g);
-    g->file = p->files[p->file_count - 1];
+    g->file = lx->file; /* as in add_rule */
     g->line = at->line;
     return g;
 }
@@ -228,6 +233,7 @@ static int st_policy(parser *ps, lexer *lx, const token *kw)
         return error_at(lx, kw, "one policy per file", "a second 'policy'");
     ps->opened = true;
     ps->policy_line = kw->line;
+    ps->policy_column = kw->column;
     if (expect_string(lx, &name, "the policy's name") < 0)
         return -1;
     if (strlen(name.text) >= sizeof ps->p->name)
@@ -397,7 +403,7 @@ static int load_key(parser *ps, lexer *lx, const token *t, const char *path)
         n += snprintf(p->key_id + n, sizeof p->key_id - (size_t)n, "%02x",
                       digest[i]);
     /* A different key treats instances differently: it changes the hash. */
-    EVP_DigestUpdate(ps->hash, p->key_id, strlen(p->key_id) + 1);
+    policy_hash_part(ps->hash, "key", p->key_id, strlen(p->key_id));
     return 0;
 }
 
@@ -515,8 +521,9 @@ static int parse_lookup(parser *ps, lexer *lx, pol_rule *r)
     resolve_path(lx->file, file.text, path, sizeof path);
     pol_table *table = table_load(path, has_key ? key.text : NULL,
                                   value.text, ps->hash, error, sizeof error);
-    if (!table)
-        return error_at(lx, &file, NULL, error);
+    if (!table) /* "line 3" of the table, not of the policy */
+        return pol_diags_add(lx->diags, false, lx->file, file.line,
+                             file.column, NULL, "%s: %s", file.text, error);
     pol_policy *p = ps->p;
     pol_table **bigger =
         realloc(p->tables, (p->table_count + 1) * sizeof *bigger);
@@ -622,6 +629,8 @@ static int st_shift(parser *ps, lexer *lx, const token *kw)
     }
     p->has_shift = true;
     ps->shift_line = kw->line;
+    ps->shift_column = kw->column;
+    ps->shift_file = lx->file;
     return 0;
 }
 
@@ -729,6 +738,14 @@ static int parse_file(parser *ps, const char *path, const token *from,
         return pol_diags_add(from_lx->diags, false, from_lx->file, from->line,
                         from->column, NULL, "includes nested more than %d "
                         "deep", MAX_INCLUDE_DEPTH);
+    /* A file is read again at each include naming it, and "./x" or "x"
+     * are different names to the check above: without this bound a file
+     * including itself a few times as "./x" was read exponentially often
+     * (k lines, k^8 readings) before the depth check stopped it. */
+    if (ps->p->file_count == MAX_FILES)
+        return pol_diags_add(from_lx->diags, false, from_lx->file, from->line,
+                        from->column, "include each file once",
+                        "more than %d files included", MAX_FILES);
     size_t len;
     char *src = read_file(path, MAX_POLICY_FILE, &len, error, sizeof error);
     if (!src) {
@@ -741,9 +758,8 @@ static int parse_file(parser *ps, const char *path, const token *from,
         free(src);
         return pol_diags_add(ps->diags, false, path, 0, 0, NULL, "out of memory");
     }
-    /* The hash covers every file's name and bytes, in reading order. */
-    EVP_DigestUpdate(ps->hash, "file", 5);
-    EVP_DigestUpdate(ps->hash, src, len);
+    /* The hash covers every file's bytes, in reading order. */
+    policy_hash_part(ps->hash, "file", src, len);
     lexer lx;
     lex_init(&lx, name, src, len, ps->lookup, ps->lookup_ctx, ps->diags,
              ps->hash);
@@ -773,7 +789,7 @@ static void check_policy(parser *ps)
     pol_policy *p = ps->p;
     pol_diags *d = ps->diags;
     const char *file = ps->main_file;
-    unsigned line = ps->policy_line;
+    unsigned line = ps->policy_line, column = ps->policy_column;
     if (!ps->opened) {
         pol_diags_add(d, false, file, 0, 0, "begin with: policy \"NAME\" version 1",
                  "no 'policy' line");
@@ -783,28 +799,29 @@ static void check_policy(parser *ps)
         pol_diags_add(d, false, file, 0, 0, "close the policy with a line 'end'",
                  "the policy has no 'end'");
     if (!p->have_profile)
-        pol_diags_add(d, false, file, line, 1, "add the line: profile basic",
-                 "the policy names no profile");
+        pol_diags_add(d, false, file, line, column,
+                 "add the line: profile basic", "the policy names no profile");
     unsigned dates = POL_OPT_RETAIN_LONG_FULL_DATES |
                      POL_OPT_RETAIN_LONG_MODIFIED_DATES;
     if ((p->options & dates) == dates)
-        pol_diags_add(d, false, file, line, 1, "choose one of the two",
+        pol_diags_add(d, false, file, line, column, "choose one of the two",
                  "retain-longitudinal-full-dates and "
                  "retain-longitudinal-modified-dates exclude each other");
     if ((p->options & POL_OPT_RETAIN_LONG_MODIFIED_DATES) && !p->has_shift)
-        pol_diags_add(d, false, file, line, 1,
+        pol_diags_add(d, false, file, line, column,
                  "add: shift dates by hmac-days(PatientID, 1..365) back",
                  "retain-longitudinal-modified-dates needs a 'shift dates' "
                  "line");
     if (p->has_shift && !(p->options & POL_OPT_RETAIN_LONG_MODIFIED_DATES) &&
         !has_rule(p, POL_SHIFT_DATE))
-        pol_diags_add(d, true, file, ps->shift_line, 1,
+        pol_diags_add(d, true, ps->shift_file, ps->shift_line,
+                      ps->shift_column,
                  "add option retain-longitudinal-modified-dates, or shift "
                  "lines for the attributes to shift",
                  "'shift dates' has no effect: the basic profile removes "
                  "the dates");
     if (has_rule(p, POL_SHIFT_DATE) && !p->has_shift)
-        pol_diags_add(d, false, file, line, 1,
+        pol_diags_add(d, false, file, line, column,
                  "add: shift dates by hmac-days(PatientID, 1..365) back",
                  "a 'shift' line needs the 'shift dates by' line that sets "
                  "the offset");
@@ -812,7 +829,7 @@ static void check_policy(parser *ps)
                      has_rule(p, POL_HASH) || has_rule(p, POL_REMAP_UID) ||
                      has_rule(p, POL_SHIFT_DATE) || p->has_shift;
     if (needs_key && !p->key)
-        pol_diags_add(d, false, file, line, 1,
+        pol_diags_add(d, false, file, line, column,
                  "add: key file \"/run/secrets/NAME\" (openssl rand -hex 32)",
                  "the policy remaps UIDs, hashes or shifts dates and needs "
                  "a key for that");

@@ -2,9 +2,10 @@
  *
  * The file is RFC 4180 CSV with a header row naming the columns: fields
  * separated by commas, optionally in double quotes (a quote inside is
- * doubled), lines ending in LF or CRLF. Unquoted fields lose their
- * surrounding spaces. A key may appear only once: two rows for one
- * patient would make the pseudonym depend on the order of the file.
+ * doubled), lines ending in LF or CRLF, a UTF-8 byte order mark at the
+ * start skipped. Unquoted fields lose their surrounding spaces. A key
+ * may appear only once: two rows for one patient would make the
+ * pseudonym depend on the order of the file.
  */
 #include "internal.h"
 
@@ -28,8 +29,9 @@ typedef struct csv {
 /* Reads one field into buf; *last tells whether it ended its row. */
 static int csv_field(csv *in, char *buf, bool *last, char *error, size_t size)
 {
-    size_t n = 0;
+    size_t n = 0, kept = 0; /* kept: up to the closing quote, untrimmed */
     bool quoted = false;
+    unsigned opened = in->line; /* a quote may run on over line ends */
     while (in->p < in->end && (*in->p == ' ' || *in->p == '\t'))
         in->p++;
     if (in->p < in->end && *in->p == '"') {
@@ -39,7 +41,7 @@ static int csv_field(csv *in, char *buf, bool *last, char *error, size_t size)
     for (;;) {
         if (in->p >= in->end) {
             if (quoted) {
-                snprintf(error, size, "line %u: quote not closed", in->line);
+                snprintf(error, size, "line %u: quote not closed", opened);
                 return -1;
             }
             *last = true;
@@ -51,6 +53,7 @@ static int csv_field(csv *in, char *buf, bool *last, char *error, size_t size)
                 in->p++;
             } else {
                 quoted = false;
+                kept = n;
                 continue;
             }
         } else if (!quoted && (c == ',' || c == '\n')) {
@@ -68,7 +71,7 @@ static int csv_field(csv *in, char *buf, bool *last, char *error, size_t size)
         }
         buf[n++] = c;
     }
-    while (n > 0 && (buf[n - 1] == ' ' || buf[n - 1] == '\t'))
+    while (n > kept && (buf[n - 1] == ' ' || buf[n - 1] == '\t'))
         n--;
     buf[n] = '\0';
     return 0;
@@ -142,6 +145,10 @@ static int compare_rows(const void *a, const void *b, void *keys)
 /* Sorts keys and values together by key; false on a duplicate key. */
 static bool sort_rows(pol_table *t, char *error, size_t size)
 {
+    /* A header without rows: t->keys and t->values are still NULL, and
+     * memcpy to NULL is undefined even for 0 bytes. Every lookup misses. */
+    if (t->count == 0)
+        return true;
     size_t *order = malloc((t->count ? t->count : 1) * sizeof *order);
     char **keys = malloc((t->count ? t->count : 1) * sizeof *keys);
     char **values = malloc((t->count ? t->count : 1) * sizeof *values);
@@ -239,12 +246,16 @@ pol_table *table_load(const char *path, const char *key_column,
     if (!data)
         return NULL;
     if (hash)
-        EVP_DigestUpdate(hash, data, len);
+        policy_hash_part(hash, "table", data, len);
     pol_table *t = calloc(1, sizeof *t);
     /* One row's fields: 256 KiB, too much for a thread's stack. */
     char (*fields)[TABLE_MAX_FIELD] = malloc(TABLE_MAX_COLUMNS *
                                              sizeof *fields);
     csv in = {.p = data, .end = data + len, .line = 1};
+    /* Spreadsheets save "CSV UTF-8" with a byte order mark, which would
+     * otherwise be part of the first column's name. */
+    if (len >= 3 && memcmp(data, "\xEF\xBB\xBF", 3) == 0)
+        in.p += 3;
     if (!t || !fields || !(t->path = strdup(path)) ||
         load_rows(t, &in, fields, key_column, value_column, error,
                   error_size) < 0) {

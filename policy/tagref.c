@@ -50,7 +50,10 @@ static int tag_error(lexer *lx, const token *t, const char *message)
 static int parse_private_step(lexer *lx, const token *t, uint16_t group,
                               pol_tag *step)
 {
-    const char *open = t->text + 7; /* after (gggg, */
+    /* The opening quote, right after "(gggg,": the creator starts at
+     * open + 1 (text + 7 here lost its first letter, and for an unclosed
+     * "(gggg,\"" searched past the end of the text). */
+    const char *open = t->text + 6;
     const char *close = strchr(open + 1, '"');
     if (!close)
         return tag_error(lx, t, "private creator not closed");
@@ -94,6 +97,10 @@ static int parse_number_step(lexer *lx, const token *t, pol_tag *step)
         s[10] != ')')
         return tag_error(lx, t, "malformed tag");
     step->tag = DCM_TAG(group, element);
+    /* x in a group never reaches into the private (odd) groups: (60xx,3000)
+     * is the overlays of groups 6000-60FE, not a vendor's (6001,3000). */
+    if (gmask != 0xFFFF && !(group & 1))
+        gmask |= 1;
     step->mask = (uint32_t)gmask << 16 | emask;
     step->creator[0] = '\0';
     if (gmask == 0xFFFF && dcm_tag_is_private(step->tag) &&
@@ -107,7 +114,9 @@ static int parse_number_step(lexer *lx, const token *t, pol_tag *step)
 
 /* A keyword of the standard dictionary. Repeating groups (OverlayData is
  * (60xx,3000)) keep their mask: the dictionary gives (6002,3000) the same
- * entry as (6000,3000). */
+ * entry as (6000,3000). The mask keeps the group's low bit: the repeating
+ * groups are even, and (6001,3000) is a private element (dcm_dict_find
+ * gives it no entry), which "keep OverlayData" must not keep. */
 static int parse_keyword_step(lexer *lx, const token *t, pol_tag *step)
 {
     const dcm_dict_entry *entry = dcm_dict_find_keyword(t->text);
@@ -120,7 +129,7 @@ static int parse_keyword_step(lexer *lx, const token *t, pol_tag *step)
     step->mask = 0xFFFFFFFFu;
     step->creator[0] = '\0';
     if (dcm_dict_find(entry->tag + 0x00020000u) == entry)
-        step->mask = 0xFF00FFFFu;
+        step->mask = 0xFF01FFFFu;
     return 0;
 }
 
