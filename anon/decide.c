@@ -70,13 +70,25 @@ static anon_action clean_action(anon_column column, dcm_vr vr)
 {
     switch (column) {
     case ANON_COL_LONG_MODIF_DATES:
-        /* Whole days move; a time of day stays what it was. */
-        return is_date_vr(vr) ? ACT_SHIFT : ACT_KEEP;
+        /* Whole days move; a time of day (TM) or an offset from UTC (SH)
+         * stays what it was. A binary timestamp (Certified Timestamp,
+         * Frame Origin Timestamp: OB) or a date read without its VR (UN)
+         * cannot be moved and would leave with the real date: removed. */
+        if (is_date_vr(vr))
+            return ACT_SHIFT;
+        return vr == DCM_VR_TM || vr == DCM_VR_SQ || is_text_vr(vr)
+                   ? ACT_KEEP /* a sequence: its items' dates are judged */
+                   : ACT_REMOVE;
     case ANON_COL_DEVICE:
         /* An AE title or network name: a consistent pseudonym. */
         return is_text_vr(vr) ? ACT_HASH : ACT_REMOVE;
     case ANON_COL_CLEAN_STRUCT:
-        return vr == DCM_VR_SQ ? ACT_CLEAN_SR : ACT_CLEAN;
+        /* As for the other options: blanking words inside a UID, a date
+         * or a number would leave an invalid value. (2024b has only
+         * sequences in this column.) */
+        if (vr == DCM_VR_SQ)
+            return ACT_CLEAN_SR;
+        return is_text_vr(vr) ? ACT_CLEAN : ACT_REMOVE;
     case ANON_COL_CLEAN_GRAPHICS:
         /* Text and graphic annotations are cleaned; an overlay's or a
          * curve's binary data cannot be read for words, so it goes. */
@@ -169,8 +181,13 @@ anon_decision anon_decide_sr_row(const anon_sr_row *row, unsigned options)
     anon_decision d = {.source = SRC_TABLE};
     d.code = row_code(row->basic, row->option, options, &d.column);
     /* For the item as a whole; its value attributes get
-     * anon_code_action(d.code, d.column, true, their VR). */
-    d.action = anon_code_action(d.code, d.column, true, DCM_VR_NONE);
+     * anon_code_action(d.code, d.column, true, their VR). A C keeps the
+     * item so that its value is cleaned or shifted: asked with no VR,
+     * clean_action would take the item for binary data and remove it
+     * (a TEXT item under Clean Descriptors lost, not cleaned). */
+    d.action = d.code == ANON_CODE_C
+                   ? ACT_KEEP
+                   : anon_code_action(d.code, d.column, true, DCM_VR_NONE);
     return d;
 }
 
@@ -251,9 +268,15 @@ anon_decision anon_decide(const pol_policy *p, const dcm_dataset *ds,
                        .action = ACT_KEEP};
     if (dcm_tag_is_private_creator(tag))
         return d; /* dropped by the engine once its block is empty */
-    if (!dcm_dict_find(tag)) {
+    uint16_t group = DCM_TAG_GROUP(tag);
+    if (!dcm_dict_find(tag) || group == 0x0000 ||
+        (group < 0x0008 && (group & 1))) {
         /* An attribute no dictionary knows, in a standard or a reserved
-         * group (0001-0007): nothing says what it holds. */
+         * group (0001-0007): nothing says what it holds. The dictionary
+         * also names elements that have no place in a data set: command
+         * elements (0000,xxxx), whose Error Comment is free text, and
+         * (0001-0007 odd, 0010-00FF), "IllegalPrivateCreator" (PS3.5
+         * 7.1 forbids those groups). A name is not a meaning: removed. */
         d.source = SRC_UNKNOWN;
         d.action = ACT_REMOVE;
     } else if (pol_policy_keep_list(p) && !anon_is_image_attribute(tag)) {

@@ -199,15 +199,15 @@ void anon_check(const pol_policy *p, pol_diags *diags)
         }
         check_value_rule(rule, diags);
     }
-    /* Table E.1-1 empties Patient ID: every patient's studies then look
-     * alike, which no trial wants. */
+    /* Table E.1-1 gives Patient ID an empty or dummy value: every
+     * patient's studies then look alike, which no trial wants. */
     if (!has_rule_for(p, DCM_TAG(0x0010, 0x0020)) &&
         profile_decision(p, DCM_TAG(0x0010, 0x0020)).action != ACT_KEEP)
         pol_diags_add(diags, true, pol_policy_main_file(p), 0, 0,
                       "replace PatientID with hash, or with a lookup of "
                       "subject IDs",
-                      "PatientID is emptied for every patient: studies of "
-                      "different patients cannot be told apart");
+                      "PatientID becomes the same value for every patient: "
+                      "studies of different patients cannot be told apart");
 }
 
 /* ---- explain ------------------------------------------------------------------ */

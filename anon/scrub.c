@@ -28,6 +28,60 @@ void anon_words_free(anon_words *w)
     memset(w, 0, sizeof *w);
 }
 
+/* The lower-case letter of cp for the scripts names are written in
+ * (Latin with its European extensions, Greek, Cyrillic); cp itself for
+ * anything else. Each pair has the same UTF-8 length, so folding keeps
+ * byte offsets. */
+static uint32_t fold_codepoint(uint32_t cp)
+{
+    bool latin1 = cp >= 0xC0 && cp <= 0xDE && cp != 0xD7;
+    bool greek = cp >= 0x391 && cp <= 0x3AB && cp != 0x3A2;
+    bool cyrillic = cp >= 0x410 && cp <= 0x42F;
+    if ((cp >= 'A' && cp <= 'Z') || latin1 || greek || cyrillic)
+        return cp + 0x20;
+    if (cp >= 0x400 && cp <= 0x40F)
+        return cp + 0x50;
+    /* Greek capitals with tonos, and final sigma as sigma. */
+    if (cp == 0x386)
+        return 0x3AC;
+    if (cp >= 0x388 && cp <= 0x38A)
+        return cp + 0x25;
+    if (cp == 0x38C)
+        return 0x3CC;
+    if (cp == 0x38E || cp == 0x38F)
+        return cp + 0x3F;
+    if (cp == 0x3C2)
+        return 0x3C3;
+    /* Latin Extended-A: upper case even, except in 0139-0148 and
+     * 0179-017E where it is odd. */
+    bool odd_upper = (cp >= 0x139 && cp <= 0x148) ||
+                     (cp >= 0x179 && cp <= 0x17E);
+    if (cp >= 0x100 && cp <= 0x17F && cp != 0x130 && cp != 0x138 &&
+        cp != 0x149 && cp != 0x17F && (cp % 2 == 1) == odd_upper)
+        return cp + 1;
+    return cp;
+}
+
+/* Folds UTF-8 text to lower case in place (see fold_codepoint). */
+static void fold_case(char *text)
+{
+    unsigned char *s = (unsigned char *)text;
+    while (*s) {
+        if (*s < 0x80) {
+            *s = (unsigned char)fold_codepoint(*s);
+            s++;
+        } else if ((s[0] & 0xE0) == 0xC0 && (s[1] & 0xC0) == 0x80) {
+            uint32_t cp = (uint32_t)(s[0] & 0x1F) << 6 | (s[1] & 0x3F);
+            uint32_t folded = fold_codepoint(cp);
+            s[0] = (unsigned char)(0xC0 | folded >> 6);
+            s[1] = (unsigned char)(0x80 | (folded & 0x3F));
+            s += 2;
+        } else {
+            s++; /* other lengths: no case to fold in our scripts */
+        }
+    }
+}
+
 static int add_word(anon_words *w, const char *text, size_t len,
                     dcm_error *err)
 {
@@ -37,21 +91,26 @@ static int add_word(anon_words *w, const char *text, size_t len,
         len--;
     if (len < MIN_WORD || w->count == MAX_WORDS)
         return DCM_OK;
+    char *word = strndup(text, len);
+    if (!word)
+        return dcm_fail(err, DCM_E_NOMEM, -1, "out of memory");
+    fold_case(word);
     for (size_t i = 0; i < w->count; i++)
-        if (strlen(w->items[i]) == len &&
-            strncasecmp(w->items[i], text, len) == 0)
+        if (strcmp(w->items[i], word) == 0) {
+            free(word);
             return DCM_OK;
+        }
     if (w->count == w->capacity) {
         size_t more = w->capacity ? w->capacity * 2 : 32;
         char **bigger = realloc(w->items, more * sizeof *bigger);
-        if (!bigger)
+        if (!bigger) {
+            free(word);
             return dcm_fail(err, DCM_E_NOMEM, -1, "out of memory");
+        }
         w->items = bigger;
         w->capacity = more;
     }
-    if (!(w->items[w->count] = strndup(text, len)))
-        return dcm_fail(err, DCM_E_NOMEM, -1, "out of memory");
-    w->count++;
+    w->items[w->count++] = word; /* folded: see anon_words_scrub */
     return DCM_OK;
 }
 
@@ -150,15 +209,15 @@ static bool is_word_char(char c)
     return isalnum((unsigned char)c) || (c & 0x80);
 }
 
-/* Case-insensitive (ASCII letters; other bytes exactly) search from s
- * within text. A word shorter than SHORT_WORD (a short family name, an
- * initial) is found only as a whole word, lest it blank the letters of
- * every other word; a longer one (an ID inside "ID12345") anywhere. */
+/* Search from s within folded text for a folded word. A word shorter
+ * than SHORT_WORD (a short family name, an initial) is found only as a
+ * whole word, lest it blank the letters of every other word; a longer one
+ * (an ID inside "ID12345") anywhere. */
 #define SHORT_WORD 4
 static char *find_word(char *text, char *s, const char *word, size_t len)
 {
     for (; *s; s++) {
-        if (strncasecmp(s, word, len) != 0)
+        if (strncmp(s, word, len) != 0)
             continue;
         if (len >= SHORT_WORD ||
             ((s == text || !is_word_char(s[-1])) && !is_word_char(s[len])))
@@ -169,15 +228,27 @@ static char *find_word(char *text, char *s, const char *word, size_t len)
 
 size_t anon_words_scrub(const anon_words *w, char *text)
 {
+    /* Matched in a case-folded copy, blanked in text at the same offsets
+     * (folding keeps them). */
+    char *folded = strdup(text);
+    if (!folded) {
+        /* No memory to compare: blank all of it rather than keep a name. */
+        size_t len = strlen(text);
+        memset(text, '*', len);
+        return len > 0;
+    }
+    fold_case(folded);
     size_t count = 0;
     for (size_t i = 0; i < w->count; i++) {
         const char *word = w->items[i];
         size_t len = strlen(word);
-        for (char *at = find_word(text, text, word, len); at;
-             at = find_word(text, at + len, word, len)) {
+        for (char *at = find_word(folded, folded, word, len); at;
+             at = find_word(folded, at + len, word, len)) {
             memset(at, '*', len);
+            memset(text + (at - folded), '*', len);
             count++;
         }
     }
+    free(folded);
     return count;
 }
