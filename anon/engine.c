@@ -246,7 +246,9 @@ static int clean_text(walk *w, dcm_dataset *ds, const dcm_element *el)
 {
     uint32_t tag = dcm_element_tag(el);
     dcm_vr vr = dcm_element_vr(el);
-    if (!is_text_value(el))
+    /* With more identifying words than the cleaner holds, some would go
+     * unblanked: the text goes instead. */
+    if (!is_text_value(el) || w->words.incomplete)
         return remove_element(w, ds, tag);
     char *text = text_of(w, el);
     if (!text)

@@ -106,8 +106,10 @@ bool anon_shift_value(dcm_vr vr, const char *value, int days, char *out,
 /* Identifying words of one instance, found before anything is changed:
  * names, IDs, dates and places the profile removes or replaces. */
 typedef struct anon_words {
-    char **items;
+    char **items;           /* case-folded */
     size_t count, capacity;
+    bool incomplete;        /* more words than the cap: cleaning cannot be
+                               trusted, so cleaned text is removed */
 } anon_words;
 
 /* Collects from ds, at every depth, the values of the attributes whose
@@ -115,8 +117,9 @@ typedef struct anon_words {
 int anon_words_collect(anon_words *w, const pol_policy *p,
                        const dcm_dataset *ds, dcm_error *err);
 void anon_words_free(anon_words *w);
-/* Blanks (with '*') every case-insensitive occurrence of a word in text,
- * in place; returns how many. */
+/* Blanks every case-insensitive occurrence of a word in text, in place,
+ * with one '*' per character (text can only get shorter); returns how
+ * many. */
 size_t anon_words_scrub(const anon_words *w, char *text);
 
 #endif /* SIREN_ANON_INTERNAL_H */

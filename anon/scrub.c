@@ -52,6 +52,10 @@ static uint32_t fold_codepoint(uint32_t cp)
         return cp + 0x3F;
     if (cp == 0x3C2)
         return 0x3C3;
+    /* Latin Extended Additional (Vietnamese, Welsh): upper case even. */
+    if (((cp >= 0x1E00 && cp <= 0x1E95) || (cp >= 0x1EA0 && cp <= 0x1EFF)) &&
+        cp % 2 == 0)
+        return cp + 1;
     /* Latin Extended-A: upper case even, except in 0139-0148 and
      * 0179-017E where it is odd. */
     bool odd_upper = (cp >= 0x139 && cp <= 0x148) ||
@@ -76,8 +80,16 @@ static void fold_case(char *text)
             s[0] = (unsigned char)(0xC0 | folded >> 6);
             s[1] = (unsigned char)(0x80 | (folded & 0x3F));
             s += 2;
+        } else if ((s[0] & 0xF0) == 0xE0 && (s[1] & 0xC0) == 0x80 &&
+                   (s[2] & 0xC0) == 0x80) {
+            uint32_t cp = (uint32_t)(s[0] & 0x0F) << 12 |
+                          (uint32_t)(s[1] & 0x3F) << 6 | (s[2] & 0x3F);
+            uint32_t folded = fold_codepoint(cp);
+            s[1] = (unsigned char)(0x80 | ((folded >> 6) & 0x3F));
+            s[2] = (unsigned char)(0x80 | (folded & 0x3F));
+            s += 3;
         } else {
-            s++; /* other lengths: no case to fold in our scripts */
+            s++; /* four bytes: no case to fold in the scripts of names */
         }
     }
 }
@@ -89,8 +101,12 @@ static int add_word(anon_words *w, const char *text, size_t len,
         text++, len--;
     while (len > 0 && (text[len - 1] == ' ' || text[len - 1] == '^'))
         len--;
-    if (len < MIN_WORD || w->count == MAX_WORDS)
+    if (len < MIN_WORD)
         return DCM_OK;
+    if (w->count == MAX_WORDS) {
+        w->incomplete = true;
+        return DCM_OK;
+    }
     char *word = strndup(text, len);
     if (!word)
         return dcm_fail(err, DCM_E_NOMEM, -1, "out of memory");
@@ -226,6 +242,20 @@ static char *find_word(char *text, char *s, const char *word, size_t len)
     return NULL;
 }
 
+/* A byte no UTF-8 text holds (a control character the decoder never
+ * produces in a value): marks bytes to drop. */
+#define CONTINUATION_MARK '\x01'
+
+/* Blanks len bytes at s: the first byte of each character becomes '*',
+ * its UTF-8 continuation bytes are marked for removal, so that a blanked
+ * name is as many characters long as it was, and the value keeps within
+ * its VR's length in characters. */
+static void blank(char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        s[i] = ((unsigned char)s[i] & 0xC0) == 0x80 ? CONTINUATION_MARK : '*';
+}
+
 size_t anon_words_scrub(const anon_words *w, char *text)
 {
     /* Matched in a case-folded copy, blanked in text at the same offsets
@@ -244,11 +274,17 @@ size_t anon_words_scrub(const anon_words *w, char *text)
         size_t len = strlen(word);
         for (char *at = find_word(folded, folded, word, len); at;
              at = find_word(folded, at + len, word, len)) {
+            blank(text + (at - folded), len);
             memset(at, '*', len);
-            memset(text + (at - folded), '*', len);
             count++;
         }
     }
     free(folded);
+    /* One '*' per character: drop the continuation bytes blank() marked. */
+    char *out = text;
+    for (const char *in = text; *in; in++)
+        if (*in != CONTINUATION_MARK)
+            *out++ = *in;
+    *out = '\0';
     return count;
 }
