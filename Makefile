@@ -17,7 +17,7 @@ help:
 	@echo "make test       the whole suite (installs Debian packages as root)"
 	@echo "make demo       the quickstart demo (see README.md)"
 	@echo "make fuzz       run every fuzz harness for FUZZ_SECONDS each (default 60)"
-	@echo "make bench      benchmarks against DCMTK, see docs/PERFORMANCE.md"
+	@echo "make bench      benchmarks against DCMTK and GDCM, see docs/PERFORMANCE.md"
 	@echo "make clean      remove the build folders"
 
 deps-build:

@@ -1,20 +1,23 @@
 #!/bin/sh
 # bench/run.sh - the benchmarks behind docs/PERFORMANCE.md, side by side
-# with DCMTK in one run. `make bench` runs it after a Release build.
+# with DCMTK (and GDCM, for de-identification) in one run. `make bench`
+# runs it after a Release build.
 #
-#   bench/run.sh [core|net|tls] [--rounds N] [--size-mib MIB] [--count N]
+#   bench/run.sh [core|anon|net|tls] [--rounds N] [--size-mib MIB] [--count N]
+#   bench/run.sh anon [--rounds N] [--count N]
 #   bench/run.sh net [--rounds N] [--count N] [--senders N]
 #   bench/run.sh tls [--rounds N] [--count N] [--senders N] [--clients N]
 #                    [--seconds S]
 #
 # With no first word all run: core (bench/data_core.py, read and write
-# against dcmconv), net (bench/net.py, C-STORE SCP against storescp), then
-# tls (bench/tls.py, the same over DICOM-TLS against storescp +tls, and
-# new TLS connections per second).
+# against dcmconv), anon (bench/anon.py, de-identification with
+# `siren apply` against dcmodify and gdcmanon), net (bench/net.py, C-STORE
+# SCP against storescp), then tls (bench/tls.py, the same over DICOM-TLS
+# against storescp +tls, and new TLS connections per second).
 # Data goes to bench/out/ (git-ignored, made on first use, kept for the
 # next run; rm -rf bench/out to regenerate it). The results tables are
-# printed and saved as bench/out/data_core.md, bench/out/net.md and
-# bench/out/tls.md.
+# printed and saved as bench/out/data_core.md, bench/out/anon.md,
+# bench/out/net.md and bench/out/tls.md.
 # Environment: SIREN_BUILD (build folder, default build),
 # SIREN_BENCH_ROUNDS, SIREN_BENCH_SIZE_MIB.
 set -eu
@@ -23,7 +26,7 @@ cd "$(dirname "$0")/.."
 build=${SIREN_BUILD:-build}
 which=all
 case "${1:-}" in
-    core|net|tls) which=$1; shift ;;
+    core|anon|net|tls) which=$1; shift ;;
 esac
 
 for tool in dcm_rewrite gen_series; do
@@ -50,6 +53,9 @@ python=/usr/bin/python3
 
 if [ "$which" = all ] || [ "$which" = core ]; then
     "$python" bench/data_core.py --build "$build" --runner "$runner" "$@"
+fi
+if [ "$which" = all ] || [ "$which" = anon ]; then
+    "$python" bench/anon.py --build "$build" --runner "$runner" "$@"
 fi
 if [ "$which" = all ] || [ "$which" = net ]; then
     "$python" bench/net.py --build "$build" "$@"

@@ -8,10 +8,11 @@
  * the command on stderr). --fsync-last-arg fsyncs each command's last
  * argument (its output file) and that file's folder inside the timed span.
  *
- * bench/data_core.py uses this instead of timing children itself because a
- * child's ru_maxrss counts the memory of the process that forked it (Linux
- * records the parent's high-water mark at exec): forked from Python it
- * would never read below Python's ~10 MiB. This process stays near 1 MiB.
+ * bench/data_core.py and bench/anon.py use this instead of timing children
+ * themselves because a child's ru_maxrss counts the memory of the process
+ * that forked it (Linux records the parent's high-water mark at exec):
+ * forked from Python it would never read below Python's ~10 MiB. This
+ * process stays near 1 MiB.
  * Built by bench/run.sh; not part of the product. */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -25,7 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_ARGS 64
+#define MAX_ARGS 256
 
 static int fsync_path(const char *path)
 {
