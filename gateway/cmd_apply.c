@@ -235,6 +235,18 @@ static void print_summary(const tally *t, size_t total, const char *out_dir)
         printf("  %zu refused for other reasons\n", t->other_reasons);
 }
 
+/* "[#########           ] 45/100" on one terminal line. */
+static void show_progress(size_t done, size_t total)
+{
+    enum { WIDTH = 30 };
+    char bar[WIDTH + 1];
+    size_t filled = total ? done * WIDTH / total : WIDTH;
+    for (size_t i = 0; i < WIDTH; i++)
+        bar[i] = i < filled ? '#' : ' ';
+    bar[WIDTH] = '\0';
+    fprintf(stderr, "\r[%s] %zu/%zu", bar, done, total);
+}
+
 typedef struct apply_options {
     const char *policy;
     const char *out_dir;
@@ -325,7 +337,7 @@ int gw_cmd_apply(int argc, char **argv)
     for (size_t i = 0; i < inputs.count; i++) {
         apply_one(p, inputs.items[i], i, o.out_dir, o.quiet, t);
         if (progress)
-            fprintf(stderr, "\r%zu/%zu", i + 1, inputs.count);
+            show_progress(i + 1, inputs.count);
         free(inputs.items[i]);
     }
     if (progress)
