@@ -98,47 +98,6 @@ static int expect_string(lexer *lx, token *t, const char *what)
                     what, shown(t));
 }
 
-/* A file named in a policy, relative to the naming file's folder. */
-static void resolve_path(const char *base, const char *name, char *out,
-                         size_t size)
-{
-    const char *slash = strrchr(base, '/');
-    if (name[0] == '/' || !slash)
-        snprintf(out, size, "%s", name);
-    else
-        snprintf(out, size, "%.*s/%s", (int)(slash - base), base, name);
-}
-
-static char *read_file(const char *path, size_t max, size_t *len,
-                       char *error, size_t size)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) < 0) {
-        snprintf(error, size, "cannot open %s: %s", path, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        return NULL;
-    }
-    if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > max) {
-        snprintf(error, size, "%s is not a regular file of at most %zu bytes",
-                 path, max);
-        close(fd);
-        return NULL;
-    }
-    char *data = malloc((size_t)st.st_size + 1);
-    ssize_t got = data ? read(fd, data, (size_t)st.st_size) : -1;
-    close(fd);
-    if (got != st.st_size) {
-        snprintf(error, size, "cannot read %s", path);
-        free(data);
-        return NULL;
-    }
-    data[got] = '\0';
-    *len = (size_t)got;
-    return data;
-}
-
 /* Skips the rest of a bad line so that parsing resumes at the next. */
 static void skip_line(lexer *lx)
 {
@@ -379,7 +338,7 @@ static int load_key(parser *ps, lexer *lx, const token *t, const char *path)
                         "chmod 600 the file (or 400), owned by the gateway's "
                         "user", "key file %s is readable by group or others",
                         path);
-    char *data = read_file(path, KEY_MAX_BYTES, &len, error, sizeof error);
+    char *data = policy_read_file(path, KEY_MAX_BYTES, &len, error, sizeof error);
     if (!data)
         return error_at(lx, t, "key file \"/run/secrets/NAME\"", error);
     while (len > 0 && (data[len - 1] == '\n' || data[len - 1] == '\r'))
@@ -416,7 +375,7 @@ static int st_key(parser *ps, lexer *lx)
     if (ps->p->key)
         return error_at(lx, &t, NULL, "a second key");
     char path[PATH_MAX];
-    resolve_path(lx->file, t.text, path, sizeof path);
+    policy_resolve_path(lx->file, t.text, path, sizeof path);
     ps->key_line = t.line;
     return load_key(ps, lx, &t, path);
 }
@@ -518,7 +477,7 @@ static int parse_lookup(parser *ps, lexer *lx, pol_rule *r)
         column_name(lx, &value) < 0)
         return -1;
     char path[PATH_MAX], error[512];
-    resolve_path(lx->file, file.text, path, sizeof path);
+    policy_resolve_path(lx->file, file.text, path, sizeof path);
     pol_table *table = table_load(path, has_key ? key.text : NULL,
                                   value.text, ps->hash, error, sizeof error);
     if (!table) /* "line 3" of the table, not of the policy */
@@ -642,7 +601,7 @@ static int st_include(parser *ps, lexer *lx, const token *kw)
     if (end_of_statement(lx) < 0)
         return 0; /* reported, and the line is skipped */
     char path[PATH_MAX];
-    resolve_path(lx->file, t.text, path, sizeof path);
+    policy_resolve_path(lx->file, t.text, path, sizeof path);
     (void)kw;
     parse_file(ps, path, &t, lx); /* its errors are reported */
     return 0;
@@ -747,7 +706,7 @@ static int parse_file(parser *ps, const char *path, const token *from,
                         from->column, "include each file once",
                         "more than %d files included", MAX_FILES);
     size_t len;
-    char *src = read_file(path, MAX_POLICY_FILE, &len, error, sizeof error);
+    char *src = policy_read_file(path, MAX_POLICY_FILE, &len, error, sizeof error);
     if (!src) {
         if (from_lx)
             return error_at(from_lx, from, NULL, error);

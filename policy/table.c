@@ -106,36 +106,6 @@ static int find_column(char header[][TABLE_MAX_FIELD], int count,
     return -1;
 }
 
-static char *read_small_file(const char *path, size_t *len, char *error,
-                             size_t size)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) < 0) {
-        snprintf(error, size, "cannot open %s: %s", path, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        return NULL;
-    }
-    if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > TABLE_MAX_BYTES) {
-        snprintf(error, size, "%s: not a regular file of at most %u MiB",
-                 path, TABLE_MAX_BYTES >> 20);
-        close(fd);
-        return NULL;
-    }
-    char *data = malloc((size_t)st.st_size + 1);
-    ssize_t got = data ? read(fd, data, (size_t)st.st_size) : -1;
-    close(fd);
-    if (got != st.st_size) {
-        snprintf(error, size, "cannot read %s", path);
-        free(data);
-        return NULL;
-    }
-    data[got] = '\0';
-    *len = (size_t)got;
-    return data;
-}
-
 static int compare_rows(const void *a, const void *b, void *keys)
 {
     char **k = keys;
@@ -242,7 +212,8 @@ pol_table *table_load(const char *path, const char *key_column,
                       char *error, size_t error_size)
 {
     size_t len;
-    char *data = read_small_file(path, &len, error, error_size);
+    char *data = policy_read_file(path, TABLE_MAX_BYTES, &len, error,
+                                  error_size);
     if (!data)
         return NULL;
     if (hash)
