@@ -16,7 +16,12 @@
  * new connections; established ones keep what they started with. */
 #include "gateway.h"
 
+#include "anon.h"
+#include "config.h"
 #include "dicom.h"
+#include "policy.h"
+#include "process.h"
+#include "spool.h"
 #include "tls.h"
 
 #include <dirent.h>
@@ -64,6 +69,12 @@ typedef struct server {
     int active, refusing, handshaking;
     tls_context *tls;             /* for new connections */
     atomic_uint next_file;
+    /* The gateway service (serve -c): a policy per site, in the order of
+     * sites[], then the plain listener's; the spool and its processors. */
+    const gw_config *config;      /* NULL for serve --dir */
+    pol_slot policies[MAX_SITES + 1];
+    gw_spool spool;
+    gw_processor *processor;
 } server;
 
 static volatile sig_atomic_t stop_requested, reload_requested;
@@ -305,6 +316,43 @@ static int store_begin(void *ctx, const dcm_assoc *a, const dcm_command *rq,
     return 0;
 }
 
+/* The policy of the connection's site (or of the plain listener) under
+ * the gateway service; NULL for serve --dir. */
+static pol_slot *policy_slot(connection *c)
+{
+    server *srv = c->srv;
+    if (!srv->config)
+        return NULL;
+    if (c->site)
+        return &srv->policies[c->site - srv->sites];
+    return &srv->policies[srv->site_count];
+}
+
+/* The policy's reject lines, on the header as received, before Success:
+ * the site learns at once that the instance is refused, and why. (Its
+ * quarantine lines run in the processor: the instance is accepted and
+ * held.) */
+static uint16_t filter_header(incoming *in, const dcm_dataset *ds,
+                              char comment[65])
+{
+    pol_slot *slot = policy_slot(in->conn);
+    pol_policy *p = slot ? pol_slot_acquire(slot) : NULL;
+    char reason[512];
+    uint16_t status = DCM_STATUS_SUCCESS;
+    if (p && pol_policy_filter(p, ds, reason, sizeof reason) == POL_REJECT) {
+        char quoted[600];
+        snprintf(comment, 65, "%.64s", reason);
+        status = DCM_STATUS_NOT_AUTHORIZED;
+        gw_log(GW_LOG_INFO, "instance.rejected", "peer=%s sop_instance=%s "
+               "policy=%s version=%u reason=\"%s\"", in->conn->peer,
+               in->rq.sop_instance, pol_policy_name(p),
+               pol_policy_version(p), gw_log_quote(reason, quoted,
+                                                   sizeof quoted));
+    }
+    pol_policy_unref(p);
+    return status;
+}
+
 /* The stored file must be a data set of the SOP class and instance its
  * command announced; returns the status that answers it. */
 static uint16_t check_stored(incoming *in, char comment[65])
@@ -326,6 +374,8 @@ static uint16_t check_stored(incoming *in, char comment[65])
         snprintf(comment, 65, "data set SOP class/instance differ from the "
                  "command");
         status = DCM_STATUS_DATASET_MISMATCH;
+    } else {
+        status = filter_header(in, ds, comment);
     }
     free(cls_uid);
     free(inst_uid);
@@ -377,6 +427,8 @@ static uint16_t store_end(void *instance, bool complete, char comment[65])
         }
     }
     if (status == DCM_STATUS_SUCCESS) {
+        if (c->srv->processor)
+            gw_process_wake(c->srv->processor);
         c->stored++;
         c->bytes += in->bytes;
         gw_log(GW_LOG_INFO, "store.ok", "peer=%s%s%s sop_instance=%s "
@@ -893,23 +945,214 @@ static int open_listener(const serve_options *o, const char *port)
     return fd;
 }
 
-int gw_cmd_serve(int argc, char **argv)
+/* ---- the gateway service: serve -c FILE -------------------------------------------- */
+
+/* Site specifications ('NAME|MATCH|AE,AE') for parse_site, and the
+ * other options, from the configuration. */
+static char site_specs[MAX_SITES][1024];
+
+static void options_from_config(const gw_config *c, serve_options *o)
 {
-    serve_options o;
-    if (parse_serve_options(argc, argv, &o) < 0)
+    *o = (serve_options){
+        .dir = NULL, .aet = c->aet, .bind = c->bind[0] ? c->bind : NULL,
+        .port = c->plain_port[0] ? c->plain_port : NULL,
+        .tls_port = c->tls_port[0] ? c->tls_port : NULL,
+        .cert = c->tls_cert, .key = c->tls_key, .sites_ca = c->sites_ca,
+        .profile = c->tls_profile, .max_associations = c->max_associations,
+        .timeout_s = c->timeout_s, .idle_timeout_s = c->idle_timeout_s,
+        .artim_timeout_s = c->artim_timeout_s,
+        .max_handshakes = c->max_handshakes,
+        .handshake_timeout_s = c->handshake_timeout_s, .max_pdu = c->max_pdu};
+    for (size_t i = 0; i < c->crl_count; i++)
+        o->crls[o->crl_count++] = c->crls[i];
+    for (size_t i = 0; i < c->pin_count; i++)
+        o->pins[o->pin_count++] = c->pins[i];
+    for (size_t i = 0; i < c->plain_calling_count; i++)
+        o->allowed[o->allowed_count++] = c->plain_calling[i];
+    for (size_t i = 0; i < c->site_count; i++) {
+        const gw_site_config *sc = &c->sites[i];
+        size_t n = (size_t)snprintf(site_specs[i], sizeof site_specs[i],
+                                    "%s|%s|", sc->name, sc->match);
+        for (size_t j = 0; j < sc->aet_count && n < sizeof site_specs[i]; j++)
+            n += (size_t)snprintf(site_specs[i] + n, sizeof site_specs[i] - n,
+                                  "%s%s", j ? "," : "", sc->aets[j]);
+        o->sites[o->site_count++] = site_specs[i];
+    }
+}
+
+static void print_diags(const pol_diags *d)
+{
+    for (size_t i = 0; i < d->count; i++) {
+        char line[1024];
+        fprintf(stderr, "%s\n", pol_diag_format(&d->items[i], line,
+                                                  sizeof line));
+    }
+}
+
+/* Compiles a policy with the engine's checks; NULL after adding the
+ * errors to diags. */
+static pol_policy *compile_policy(const char *path, pol_diags *diags)
+{
+    size_t errors = diags->errors;
+    pol_policy *p = pol_policy_load(path, pol_lookup_env, NULL, diags);
+    if (p)
+        anon_check(p, diags);
+    if (p && diags->errors != errors) {
+        pol_policy_unref(p);
+        p = NULL;
+    }
+    return p;
+}
+
+/* The policy file of slot index: a site's, or the plain listener's. */
+static const char *policy_file(const gw_config *c, size_t index)
+{
+    return index < c->site_count ? c->sites[index].policy : c->plain_policy;
+}
+
+/* Compiles every policy; on reload (slots already set) swaps in those
+ * that compile and keeps the old ones of those that do not. Returns the
+ * number that failed. */
+static size_t load_policies(server *srv, bool reload)
+{
+    const gw_config *c = srv->config;
+    size_t failed = 0;
+    for (size_t i = 0; i <= c->site_count; i++) {
+        const char *path = policy_file(c, i);
+        if (!path[0]) {
+            if (!reload)
+                pol_slot_init(&srv->policies[i], NULL);
+            continue;
+        }
+        pol_diags diags = {0};
+        pol_policy *p = compile_policy(path, &diags);
+        print_diags(&diags);
+        pol_diags_free(&diags);
+        if (!p) {
+            failed++;
+            gw_log(GW_LOG_ERROR, "policy.failed", "file=%s", path);
+            if (!reload)
+                pol_slot_init(&srv->policies[i], NULL);
+            continue;
+        }
+        gw_log(GW_LOG_INFO, reload ? "policy.reloaded" : "policy.loaded",
+               "file=%s policy=%s version=%u policy_sha256=%s for=%s", path,
+               pol_policy_name(p), pol_policy_version(p), pol_policy_hash(p),
+               i < c->site_count ? c->sites[i].name : "(plain)");
+        if (reload)
+            pol_slot_swap(&srv->policies[i], p);
+        else
+            pol_slot_init(&srv->policies[i], p);
+    }
+    return failed;
+}
+
+static pol_slot *policy_for_site(void *ctx, const char *site_name)
+{
+    server *srv = ctx;
+    if (!site_name)
+        return srv->config->plain_port[0] ? &srv->policies[srv->site_count]
+                                           : NULL;
+    for (size_t i = 0; i < srv->site_count; i++)
+        if (strcmp(srv->sites[i].name, site_name) == 0)
+            return &srv->policies[i];
+    return NULL;
+}
+
+static int processor_threads(const gw_config *c)
+{
+    if (c->processors > 0)
+        return c->processors;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    return cores > 0 ? (int)cores : 1;
+}
+
+/* -c FILE [--check]: the configuration into options, the spool opened.
+ * Returns 0 to serve, GW_EXIT_* to exit with. */
+static int load_service(int argc, char **argv, server *srv, serve_options *o,
+                        bool *check_only)
+{
+    if (argc < 3 || argc > 4 ||
+        (argc == 4 && strcmp(argv[3], "--check") != 0)) {
+        fputs("usage: siren serve -c FILE [--check]\n", stderr);
         return GW_EXIT_USAGE;
-    struct stat st;
-    if (stat(o.dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
-        fprintf(stderr, "siren serve: %s is not a directory\n", o.dir);
+    }
+    *check_only = argc == 4;
+    gw_config *c = calloc(1, sizeof *c);
+    pol_diags diags = {0};
+    int rc = c ? gw_config_load(argv[2], c, &diags) : -1;
+    print_diags(&diags);
+    pol_diags_free(&diags);
+    if (rc < 0) {
+        free(c);
         return GW_EXIT_FAILURE;
     }
+    srv->config = c; /* lives as long as the process */
+    options_from_config(c, o);
+    return 0;
+}
+
+static int start_service(server *srv, serve_options *o, bool check_only)
+{
+    const gw_config *c = srv->config;
+    if (load_policies(srv, false) > 0)
+        return GW_EXIT_FAILURE;
+    if (check_only) {
+        printf("%s: configuration OK: %zu site%s, %s%s%s\n", c->file,
+               c->site_count, c->site_count == 1 ? "" : "s",
+               c->tls_port[0] ? "DICOM-TLS" : "",
+               c->tls_port[0] && c->plain_port[0] ? " and " : "",
+               c->plain_port[0] ? "plain DICOM" : "");
+        return GW_EXIT_OK;
+    }
+    dcm_error err = {0};
+    if (gw_spool_open(&srv->spool, c->spool, &err) < 0) {
+        fprintf(stderr, "siren serve: %s\n", err.message);
+        return GW_EXIT_FAILURE;
+    }
+    o->dir = srv->dir = srv->spool.received;
+    gw_process_config pc = {.spool = &srv->spool,
+                            .threads = processor_threads(c),
+                            .policy_for = policy_for_site, .ctx = srv};
+    if (!(srv->processor = gw_process_start(&pc, &err))) {
+        fprintf(stderr, "siren serve: %s\n", err.message);
+        return GW_EXIT_FAILURE;
+    }
+    gw_log(GW_LOG_INFO, "service.started", "spool=%s processors=%d",
+           c->spool, pc.threads);
+    return 0;
+}
+
+int gw_cmd_serve(int argc, char **argv)
+{
     /* Static: association threads may outlive this function by the moment
      * between its return and the process exit. */
     static server srv;
+    serve_options o;
+    bool service = argc >= 2 && (strcmp(argv[1], "-c") == 0 ||
+                                 strcmp(argv[1], "--config") == 0);
+    bool check_only = false;
+    if (service) {
+        int rc = load_service(argc, argv, &srv, &o, &check_only);
+        if (rc != 0)
+            return rc;
+    } else if (parse_serve_options(argc, argv, &o) < 0) {
+        return GW_EXIT_USAGE;
+    }
+    struct stat st;
+    if (!service && (stat(o.dir, &st) < 0 || !S_ISDIR(st.st_mode))) {
+        fprintf(stderr, "siren serve: %s is not a directory\n", o.dir);
+        return GW_EXIT_FAILURE;
+    }
     pthread_mutex_init(&srv.lock, NULL);
     pthread_cond_init(&srv.changed, NULL);
     if (configure(&srv, &o) < 0)
         return GW_EXIT_FAILURE;
+    if (service) {
+        int rc = start_service(&srv, &o, check_only);
+        if (rc != 0 || check_only)
+            return rc;
+    }
     remove_stale_temp_files(o.dir);
 
     int tls_fd = o.tls_port ? open_listener(&o, o.tls_port) : -1;
@@ -934,6 +1177,8 @@ int gw_cmd_serve(int argc, char **argv)
             reload_requested = 0;
             if (srv.tls)
                 reload_tls(&srv);
+            if (srv.config)
+                load_policies(&srv, true);
         }
         struct pollfd p[2] = {{.fd = tls_fd, .events = POLLIN},
                               {.fd = plain_fd, .events = POLLIN}};
@@ -955,5 +1200,9 @@ int gw_cmd_serve(int argc, char **argv)
         close(plain_fd);
     gw_log(GW_LOG_INFO, "serve.stopping", "active=%d", srv.active);
     wait_for_associations(&srv, 10);
+    /* What is in hand is finished; what waits in the spool stays there
+     * for the next start. */
+    gw_process_stop(srv.processor);
+    srv.processor = NULL;
     return GW_EXIT_OK;
 }

@@ -57,9 +57,6 @@ const token *lex_peek(lexer *lx);
 
 /* ---- files (io.c) ---------------------------------------------------------- */
 
-/* name relative to the folder of base (a file), unless absolute. */
-void policy_resolve_path(const char *base, const char *name, char *out,
-                         size_t size);
 /* The whole file, NUL-terminated, if it is a regular file of at most max
  * bytes; NULL with the reason in error. Owned by the caller (free). */
 char *policy_read_file(const char *path, size_t max, size_t *len,

@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-void policy_resolve_path(const char *base, const char *name, char *out,
+void pol_resolve_path(const char *base, const char *name, char *out,
                          size_t size)
 {
     const char *slash = strrchr(base, '/');

@@ -36,7 +36,7 @@
 #include <unistd.h>
 
 #define MAX_INCLUDE_DEPTH 8
-#define MAX_FILES 64 /* files read for one policy, each include counted */
+#define MAX_FILES 16 /* files read for one policy, each include counted */
 #define MAX_POLICY_FILE (1u << 20)
 #define KEY_MIN_BYTES 16
 #define KEY_MAX_BYTES 4096
@@ -375,7 +375,7 @@ static int st_key(parser *ps, lexer *lx)
     if (ps->p->key)
         return error_at(lx, &t, NULL, "a second key");
     char path[PATH_MAX];
-    policy_resolve_path(lx->file, t.text, path, sizeof path);
+    pol_resolve_path(lx->file, t.text, path, sizeof path);
     ps->key_line = t.line;
     return load_key(ps, lx, &t, path);
 }
@@ -477,7 +477,7 @@ static int parse_lookup(parser *ps, lexer *lx, pol_rule *r)
         column_name(lx, &value) < 0)
         return -1;
     char path[PATH_MAX], error[512];
-    policy_resolve_path(lx->file, file.text, path, sizeof path);
+    pol_resolve_path(lx->file, file.text, path, sizeof path);
     pol_table *table = table_load(path, has_key ? key.text : NULL,
                                   value.text, ps->hash, error, sizeof error);
     if (!table) /* "line 3" of the table, not of the policy */
@@ -601,7 +601,7 @@ static int st_include(parser *ps, lexer *lx, const token *kw)
     if (end_of_statement(lx) < 0)
         return 0; /* reported, and the line is skipped */
     char path[PATH_MAX];
-    policy_resolve_path(lx->file, t.text, path, sizeof path);
+    pol_resolve_path(lx->file, t.text, path, sizeof path);
     (void)kw;
     parse_file(ps, path, &t, lx); /* its errors are reported */
     return 0;

@@ -246,6 +246,44 @@ bool pol_policy_gate(const pol_policy *p, size_t index, pol_gate_info *out);
 pol_verdict pol_policy_filter(const pol_policy *p, const dcm_dataset *ds,
                               char *reason, size_t size);
 
+/* ---- configuration files ------------------------------------------------------ */
+
+/* The gateway's configuration is written in the same family of syntax as
+ * policies: one statement per line, a word and its values; '#' comments,
+ * '\' continuations, "strings", ${VAR} and ${VAR:-default}; a statement
+ * whose word the reader names as a block opens one, closed by "end" (at
+ * the top level only: blocks do not nest).
+ * policy/ gives the tree; the program gives it meaning. */
+typedef struct pol_conf_value {
+    char *text;       /* a string's content, or the word/number as written */
+    bool quoted;      /* written as a "string" */
+    unsigned line, column;
+} pol_conf_value;
+
+typedef struct pol_conf_node {
+    char *name;       /* the statement's first word; NULL for the root */
+    const char *file; /* the file it is in (the root's copy) */
+    unsigned line, column;
+    pol_conf_value *args;
+    size_t arg_count;
+    bool is_block;
+    struct pol_conf_node *children; /* a block's statements, in order */
+    size_t child_count, child_capacity;
+} pol_conf_node;
+
+/* Parses the file at path. blocks: NULL-terminated list of the words
+ * that open a block. NULL when diags got errors (each at file:line:
+ * column); else the root, whose children are the top-level statements.
+ * Owned by the caller: pol_conf_free. */
+pol_conf_node *pol_conf_load(const char *path, const char *const *blocks,
+                             pol_lookup_fn lookup, void *lookup_ctx,
+                             pol_diags *diags);
+void pol_conf_free(pol_conf_node *root);
+/* name relative to the folder of base (the file that names it), unless
+ * name is absolute: how policies and configurations name other files. */
+void pol_resolve_path(const char *base, const char *name, char *out,
+                      size_t size);
+
 #ifdef __cplusplus
 }
 #endif

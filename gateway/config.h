@@ -1,0 +1,84 @@
+/*
+ * config.h - the gateway's configuration file (`siren serve -c FILE`), in
+ * the policy language's family of syntax (policy/ parses it, this gives
+ * it meaning). examples/siren.conf is the annotated example; every
+ * setting, its type and bounds are in the table at the top of config.c.
+ *
+ * Paths in the file are relative to the file's folder. An empty value
+ * (from an unset ${VAR:-}) means "not set" for optional settings.
+ */
+#ifndef SIREN_GW_CONFIG_H
+#define SIREN_GW_CONFIG_H
+
+#include "dicom.h"
+#include "policy.h"
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define GW_MAX_SITES 64
+#define GW_MAX_SITE_AETS 16
+#define GW_MAX_CRLS 8
+#define GW_MAX_PINS 16
+#define GW_NAME_MAX 64
+
+typedef char gw_path[PATH_MAX];
+typedef char gw_aet[DCM_AE_TITLE_MAX + 1];
+
+/* A sending site over DICOM-TLS. */
+typedef struct gw_site_config {
+    char name[GW_NAME_MAX];   /* letters, digits, - . _ */
+    char match[512];          /* "cn:site-a.example.org", see tls_match_parse */
+    gw_aet aets[GW_MAX_SITE_AETS];
+    size_t aet_count;
+    gw_path policy;
+    const char *file;         /* where the site block is, for messages */
+    unsigned line;
+} gw_site_config;
+
+typedef struct gw_config {
+    gw_path file;             /* the configuration file read */
+    gw_aet aet;               /* the called AE title we answer to */
+    char bind[64];            /* listen address; "" = all */
+    gw_path spool;
+    uint64_t spool_quota;     /* bytes; 0 = until the disk is full */
+    int processors;           /* de-identification threads; 0 = cores */
+
+    /* DICOM-TLS listener for sites. */
+    char tls_port[16];        /* "" = none */
+    gw_path tls_cert, tls_key, sites_ca;
+    gw_path crls[GW_MAX_CRLS];
+    size_t crl_count;
+    char pins[GW_MAX_PINS][65];
+    size_t pin_count;
+    char tls_profile[32];
+    int max_handshakes, handshake_timeout_s;
+    gw_site_config sites[GW_MAX_SITES];
+    size_t site_count;
+
+    /* Plain DICOM listener for a local network. */
+    char plain_port[16];      /* "" = none */
+    gw_aet plain_calling[GW_MAX_SITE_AETS];
+    size_t plain_calling_count;
+    gw_path plain_policy;
+
+    /* The archive instances are delivered to. */
+    char archive_host[256], archive_port[16];
+    gw_aet archive_aet, archive_calling_aet;
+    bool archive_tls;
+    gw_path archive_ca, archive_cert, archive_key;
+    char archive_server_name[256];
+    int archive_connections;
+
+    /* Limits of the DICOM listeners. */
+    int max_associations, timeout_s, idle_timeout_s, artim_timeout_s;
+    uint32_t max_pdu;
+} gw_config;
+
+/* Reads and checks the configuration at path into c. Returns 0, or -1
+ * after adding diagnostics (file:line:column) to diags. Policies are not
+ * compiled here (see gw_config_check_policies). */
+int gw_config_load(const char *path, gw_config *c, pol_diags *diags);
+
+#endif /* SIREN_GW_CONFIG_H */
