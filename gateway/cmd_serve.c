@@ -36,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -75,6 +76,7 @@ typedef struct server {
     pol_slot policies[MAX_SITES + 1];
     gw_spool spool;
     gw_processor *processor;
+    atomic_bool spool_full;       /* measured by the main thread */
 } server;
 
 static volatile sig_atomic_t stop_requested, reload_requested;
@@ -277,6 +279,15 @@ static int store_begin(void *ctx, const dcm_assoc *a, const dcm_command *rq,
                        void **instance, uint16_t *status)
 {
     connection *c = ctx;
+    if (atomic_load(&c->srv->spool_full)) {
+        /* Refused before a byte is written: the sender keeps the
+         * instance and may try again; nothing is acknowledged unstored. */
+        gw_log(GW_LOG_WARN, "store.refused", "peer=%s sop_instance=%s "
+               "status=0xA700 reason=\"spool full\"", c->peer,
+               rq->sop_instance);
+        *status = DCM_STATUS_OUT_OF_RESOURCES;
+        return -1;
+    }
     incoming *in = calloc(1, sizeof *in);
     if (!in) {
         *status = DCM_STATUS_OUT_OF_RESOURCES;
@@ -945,6 +956,29 @@ static int open_listener(const serve_options *o, const char *port)
     return fd;
 }
 
+/* The spool is full when it holds its quota, or when the disk it is on
+ * has less than SPOOL_MIN_FREE left (a write failing midway would refuse
+ * the instance anyway, after the sender sent all of it). */
+#define SPOOL_MIN_FREE (64ull << 20)
+#define SPOOL_MEASURE_S 2
+
+static void measure_spool(server *srv)
+{
+    struct statvfs fs;
+    uint64_t free_bytes = statvfs(srv->spool.root, &fs) == 0
+                              ? (uint64_t)fs.f_bavail * fs.f_frsize
+                              : UINT64_MAX;
+    uint64_t quota = srv->config->spool_quota;
+    bool full = free_bytes < SPOOL_MIN_FREE ||
+                (quota && gw_spool_usage(&srv->spool) >= quota);
+    if (full != atomic_load(&srv->spool_full))
+        gw_log(full ? GW_LOG_WARN : GW_LOG_INFO,
+               full ? "spool.full" : "spool.available",
+               "free_bytes=%llu quota=%llu", (unsigned long long)free_bytes,
+               (unsigned long long)quota);
+    atomic_store(&srv->spool_full, full);
+}
+
 /* ---- the gateway service: serve -c FILE -------------------------------------------- */
 
 /* Site specifications ('NAME|MATCH|AE,AE') for parse_site, and the
@@ -1172,6 +1206,7 @@ int gw_cmd_serve(int argc, char **argv)
            "max_associations=%d%s%s", ports, o.aet, o.dir,
            o.max_associations, tls_fd >= 0 ? " tls_profile=" : "",
            tls_fd >= 0 ? o.profile : "");
+    time_t last_measure = 0;
     while (!stop_requested) {
         if (reload_requested) {
             reload_requested = 0;
@@ -1179,6 +1214,11 @@ int gw_cmd_serve(int argc, char **argv)
                 reload_tls(&srv);
             if (srv.config)
                 load_policies(&srv, true);
+        }
+        time_t now = time(NULL);
+        if (srv.config && now - last_measure >= SPOOL_MEASURE_S) {
+            measure_spool(&srv);
+            last_measure = now;
         }
         struct pollfd p[2] = {{.fd = tls_fd, .events = POLLIN},
                               {.fd = plain_fd, .events = POLLIN}};
