@@ -19,6 +19,7 @@
 #include "anon.h"
 #include "config.h"
 #include "dicom.h"
+#include "forward.h"
 #include "policy.h"
 #include "process.h"
 #include "spool.h"
@@ -76,6 +77,7 @@ typedef struct server {
     pol_slot policies[MAX_SITES + 1];
     gw_spool spool;
     gw_processor *processor;
+    gw_forwarder *forwarder;
     atomic_bool spool_full;       /* measured by the main thread */
 } server;
 
@@ -1093,6 +1095,31 @@ static pol_slot *policy_for_site(void *ctx, const char *site_name)
     return NULL;
 }
 
+/* The processor put an instance into outgoing/. */
+static void wake_forwarder(void *ctx)
+{
+    server *srv = ctx;
+    if (srv->forwarder)
+        gw_forward_wake(srv->forwarder);
+}
+
+static gw_forwarder *start_forwarder(server *srv, dcm_error *err)
+{
+    const gw_config *c = srv->config;
+    gw_forward_config fc = {
+        .outgoing_dir = srv->spool.outgoing, .failed_dir = srv->spool.failed,
+        .host = c->archive_host, .port = c->archive_port,
+        .called_ae = c->archive_aet, .calling_ae = c->archive_calling_aet,
+        .connections = c->archive_connections, .tls = c->archive_tls,
+        .tls_ca = c->archive_ca[0] ? c->archive_ca : NULL,
+        .tls_cert = c->archive_cert[0] ? c->archive_cert : NULL,
+        .tls_key = c->archive_key[0] ? c->archive_key : NULL,
+        .tls_server_name = c->archive_server_name[0] ? c->archive_server_name
+                                                     : NULL,
+        .tls_profile = (tls_profile)tls_profile_parse(c->tls_profile)};
+    return gw_forward_start(&fc, err);
+}
+
 static int processor_threads(const gw_config *c)
 {
     if (c->processors > 0)
@@ -1145,9 +1172,15 @@ static int start_service(server *srv, serve_options *o, bool check_only)
         return GW_EXIT_FAILURE;
     }
     o->dir = srv->dir = srv->spool.received;
+    /* The forwarder first: the processor wakes it. */
+    if (!(srv->forwarder = start_forwarder(srv, &err))) {
+        fprintf(stderr, "siren serve: %s\n", err.message);
+        return GW_EXIT_FAILURE;
+    }
     gw_process_config pc = {.spool = &srv->spool,
                             .threads = processor_threads(c),
-                            .policy_for = policy_for_site, .ctx = srv};
+                            .policy_for = policy_for_site, .ctx = srv,
+                            .processed = wake_forwarder};
     if (!(srv->processor = gw_process_start(&pc, &err))) {
         fprintf(stderr, "siren serve: %s\n", err.message);
         return GW_EXIT_FAILURE;
@@ -1244,5 +1277,7 @@ int gw_cmd_serve(int argc, char **argv)
      * for the next start. */
     gw_process_stop(srv.processor);
     srv.processor = NULL;
+    gw_forward_stop(srv.forwarder, NULL);
+    srv.forwarder = NULL;
     return GW_EXIT_OK;
 }

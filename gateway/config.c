@@ -337,6 +337,8 @@ static int check_whole(const gw_config *c, const pol_conf_node *root,
             ? "the plain listener needs a policy"
         : !c->archive_host[0] || !c->archive_port[0] || !c->archive_aet[0]
             ? "archive { host, port, aet } are required"
+        : c->archive_tls && !c->archive_ca[0]
+            ? "archive tls needs the archive's CA: archive { ca }"
             : NULL;
     if (problem)
         pol_diags_add(d, false, root->file, 0, 0,

@@ -16,6 +16,7 @@
 int gw_cmd_dump(int argc, char **argv);
 int gw_cmd_echo(int argc, char **argv);
 int gw_cmd_send(int argc, char **argv);
+int gw_cmd_forward(int argc, char **argv);
 int gw_cmd_serve(int argc, char **argv);
 int gw_cmd_policy(int argc, char **argv);
 int gw_cmd_apply(int argc, char **argv);

@@ -19,6 +19,7 @@ static const struct command commands[] = {
     {"diff", gw_cmd_diff, "show what a policy changes in a DICOM file"},
     {"dump", gw_cmd_dump, "print DICOM files element by element"},
     {"echo", gw_cmd_echo, "send a C-ECHO to a DICOM peer"},
+    {"forward", gw_cmd_forward, "deliver a spool's outgoing folder to the archive"},
     {"policy", gw_cmd_policy, "check a policy, explain what it does"},
     {"send", gw_cmd_send, "send DICOM files with C-STORE"},
     {"serve", gw_cmd_serve, "receive C-STORE into a directory (DICOM-TLS, plain)"},

@@ -135,7 +135,8 @@ int gw_spool_list(const char *dir, char ***names, size_t *count,
         *count = 0;
         return rc;
     }
-    qsort(*names, *count, sizeof **names, compare_names);
+    if (*count) /* qsort of NULL, even for 0 names, is undefined */
+        qsort(*names, *count, sizeof **names, compare_names);
     return DCM_OK;
 }
 

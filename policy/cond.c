@@ -113,10 +113,98 @@ static int parse_list(lexer *lx, cond *c)
     }
 }
 
+/* glibc's regcomp writes a repetition out: "a{3}" becomes "aaa" and "a+"
+ * "aa*", nested ones multiplied, so "(a{1,1000}){1,1000}" or twenty
+ * nested "(...+)" took gigabytes and seconds to compile: a few characters
+ * of a policy could stop the gateway at load. This is the size of the
+ * pattern so written out, or a bound past MAX_REGEX_SIZE. The bound is
+ * low because the memory grows with the square of the optional copies
+ * ("a{1,256}" 0.6 MB, "a{1,1000}" 8 MB, "(a?){1000}" 8 MB), and an
+ * included file's lines count each time it is included. */
+#define MAX_REGEX_SIZE 256
+#define MAX_REGEX_GROUPS 64
+
+/* The digits at c (as many as there are, capped), and what follows. */
+static const char *regex_count(const char *c, unsigned long *n)
+{
+    for (*n = 0; *c >= '0' && *c <= '9'; c++)
+        if (*n <= MAX_REGEX_SIZE)
+            *n = *n * 10 + (unsigned long)(*c - '0');
+    return c;
+}
+
+static unsigned long regex_size(const char *re)
+{
+    unsigned long size[MAX_REGEX_GROUPS] = {0}; /* of each open group */
+    unsigned long last = 0; /* size of the atom a repetition applies to */
+    int depth = 0;
+    for (const char *c = re; *c; c++) {
+        if (*c == '(') {
+            if (++depth == MAX_REGEX_GROUPS)
+                return MAX_REGEX_SIZE + 1;
+            size[depth] = 0;
+            last = 0;
+            continue;
+        }
+        if (*c == '|' || *c == '*' || *c == '?') {
+            last = *c == '|' ? 0 : last;
+            continue;
+        }
+        const char *end = c;
+        unsigned long count = *c == '+' ? 2 : 0;
+        if (*c == '{') { /* {m}, {m,}, {m,n} and (GNU) {,n} */
+            unsigned long low, high;
+            end = regex_count(c + 1, &low);
+            high = low;
+            if (*end == ',') {
+                const char *digits = end + 1;
+                end = regex_count(digits, &high);
+                if (end == digits)
+                    high = low + 1; /* {m,}: m copies and a star */
+            }
+            if (end > c + 1 && *end == '}')
+                count = high > 0 ? high : 1;
+        }
+        if (count > 0) {
+            c = end;
+            size[depth] += last * (count - 1);
+            last *= count;
+            if (size[depth] > MAX_REGEX_SIZE)
+                return MAX_REGEX_SIZE + 1;
+            continue;
+        }
+        if (*c == ')' && depth > 0) {
+            last = size[depth--];
+        } else if (*c == '[') { /* a bracket expression: one character */
+            c += c[1] == '^' ? 2 : 1;
+            c += *c == ']';
+            while (*c && *c != ']')
+                c++;
+            if (!*c)
+                break;
+            last = 1;
+        } else {
+            c += *c == '\\' && c[1];
+            last = 1;
+        }
+        size[depth] += last;
+        if (size[depth] > MAX_REGEX_SIZE)
+            return MAX_REGEX_SIZE + 1;
+    }
+    return size[0];
+}
+
 static int compile_regex(lexer *lx, cond *c, const token *t)
 {
     if (t->kind != TOK_STRING)
         return expected(lx, t, "a \"regular expression\"", NULL);
+    if (regex_size(t->text) > MAX_REGEX_SIZE)
+        return pol_diags_add(lx->diags, false, lx->file, t->line, t->column,
+                        "repeat with * or + rather than large {m,n}, and "
+                        "do not nest repetitions",
+                        "regular expression too large: more than %d "
+                        "characters with its repetitions written out",
+                        MAX_REGEX_SIZE);
     int rc = regcomp(&c->regex, t->text, REG_EXTENDED | REG_NOSUB);
     if (rc != 0) {
         char why[128];

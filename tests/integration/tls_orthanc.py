@@ -439,10 +439,12 @@ class Orthanc:
     ports: no remote access, no authentication, no plugins; with DICOM
     TLS (its certificate, trusting ca-bundle.pem, client certificates
     required) or without. openssl_conf: an OpenSSL configuration file
-    for its process (OPENSSL_CONF), e.g. one that caps TLS at 1.2."""
+    for its process (OPENSSL_CONF), e.g. one that caps TLS at 1.2.
+    extra_config: settings added to (or replacing) the configuration's
+    (forward_orthanc.py uses this class too)."""
 
     def __init__(self, checks, processes, work, name, pki=None,
-                 openssl_conf=None):
+                 openssl_conf=None, extra_config=None):
         self.checks = checks
         self.processes = processes
         self.name = name
@@ -472,6 +474,7 @@ class Orthanc:
                 "DicomTlsTrustedCertificates": pki.path("ca-bundle.pem"),
                 "DicomTlsRemoteCertificateRequired": True,
             })
+        config.update(extra_config or {})
         config_path = os.path.join(self.folder, "orthanc.json")
         with open(config_path, "w") as stream:
             json.dump(config, stream, indent=2)

@@ -1,0 +1,376 @@
+#!/usr/bin/python3
+"""service_e2e.py - the gateway end to end: `siren serve -c
+examples/siren.conf` between DCMTK senders and a real Orthanc.
+
+Debian's Orthanc is the archive (tls_orthanc.py's Orthanc class, free
+loopback ports); the gateway runs the example configuration unchanged,
+its environment pointing it at the test's PKI, key, spool and ports.
+The instances are made here with pydicom and carry planted PHI. Checks:
+
+  1. two sites over DICOM-TLS, sent with DCMTK `storescu +tls`: site A's
+     instances reach Orthanc under basic.policy (no name, a hashed
+     Patient ID), site B's under trial.policy (subject IDs from the
+     lookup table, "HOBIT^..." names); every one stamped with its
+     policy's name and version; no planted value in Orthanc's files.
+  2. the plain listener (`storescu` without TLS, AE LOCAL) under
+     basic.policy.
+  3. a reject line answers 0124 before anything is stored; a patient
+     missing from the lookup table is quarantined with a reason and
+     never reaches Orthanc; nothing else arrives.
+  4. Orthanc away: the senders keep being acknowledged, the instances
+     wait in the spool, and are delivered once Orthanc is back.
+  5. a restart: instances left in the spool by a stopped gateway are
+     delivered by the next one.
+
+Usage:
+  /usr/bin/python3 service_e2e.py --siren build/gateway/siren \\
+      --config examples/siren.conf --pki-script tests/integration/pki.py \\
+      --work /tmp/service_e2e
+
+Exit status: 0 every check passed, 1 a check failed, 2 the test could not
+run (a missing tool). About 30 s.
+"""
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import traceback
+import warnings
+
+import pydicom
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+import tls_orthanc
+from tls_orthanc import Checks, Processes, wait_until
+
+CT_IMAGE = "1.2.840.10008.5.1.4.1.1.2"
+ECG = "1.2.840.10008.5.1.4.1.1.9.1.1"
+DELIVERY_TIMEOUT_S = 60
+
+
+def make_instance(path, patient_id, name, modality="CT", sop_class=CT_IMAGE,
+                  study_uid=None):
+    """A small instance with planted identifying values."""
+    ds = Dataset()
+    ds.SOPClassUID = sop_class
+    ds.SOPInstanceUID = generate_uid()
+    ds.StudyInstanceUID = study_uid or generate_uid()
+    ds.SeriesInstanceUID = generate_uid()
+    ds.PatientName = name
+    ds.PatientID = patient_id
+    ds.PatientBirthDate = "19610307"
+    ds.AccessionNumber = "ACCPHI77"
+    ds.InstitutionName = "Hospital PHIMARK"
+    ds.ReferringPhysicianName = "Doctor^Phimark"
+    ds.StudyDate = "20240301"
+    ds.StudyDescription = f"Scan of {name}"
+    ds.Modality = modality
+    ds.Rows = ds.Columns = 4
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.BitsAllocated = ds.BitsStored = 16
+    ds.HighBit = 15
+    ds.PixelRepresentation = 0
+    ds.PixelData = bytes(32)
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.is_little_endian = True
+    ds.is_implicit_VR = False
+    ds.save_as(path, write_like_original=False)
+    return str(ds.SOPInstanceUID)
+
+
+class Gateway:
+    """siren serve -c CONFIG with the test's environment."""
+
+    def __init__(self, ctx, name):
+        self.ctx = ctx
+        self.log_path = os.path.join(ctx["work"], f"{name}.log")
+        self.process = ctx["processes"].start(
+            [ctx["siren"], "serve", "-c", ctx["config"]], self.log_path,
+            env=ctx["env"])
+        text = wait_until(lambda: self.listening(), 20, 0.1)
+        if not text:
+            raise RuntimeError(f"siren serve did not start; log "
+                               f"{self.log_path}")
+        self.tls_port, self.plain_port = text
+
+    def log(self):
+        with open(self.log_path, encoding="latin-1") as stream:
+            return stream.read()
+
+    def listening(self):
+        match = re.search(r"serve\.listening tls_port=(\d+) port=(\d+)",
+                          self.log())
+        return (match.group(1), match.group(2)) if match else None
+
+    def stop(self):
+        return self.ctx["processes"].stop(self.process)
+
+
+def storescu(ctx, port, aet, files, site=None):
+    """DCMTK storescu (over TLS with the site's certificate); the
+    statuses it reports, one per file."""
+    pki = ctx["pki"]
+    command = ["storescu", "-v", "-aet", aet, "-aec", "SIREN"]
+    if site:
+        command += ["+tls", pki.path(f"{site}.key"),
+                    pki.path(f"{site}-chain.pem"),
+                    "+cf", pki.path("ca-bundle.pem")]
+    command += ["127.0.0.1", port] + files
+    done = subprocess.run(command, capture_output=True, text=True,
+                          timeout=60)
+    return re.findall(r"Received Store Response \(([^)]*)\)",
+                      done.stdout + done.stderr)
+
+
+def orthanc_instance(archive, uid):
+    ids = archive.lookup(uid)
+    return archive.get(f"/instances/{ids[0]}/simplified-tags") if ids \
+        else None
+
+
+def wait_delivered(archive, count):
+    return wait_until(lambda: len(archive.instances()) >= count,
+                      DELIVERY_TIMEOUT_S, 0.2)
+
+
+def no_phi(checks, archive, what):
+    """No planted value in any file Orthanc holds."""
+    planted = [b"PHIMARK", b"Phimark", b"ACCPHI77", b"19610307",
+               b"Meier", b"Rossi", b"Kowalski", b"PAT-0001", b"PAT-9999"]
+    for instance in archive.instances():
+        content = archive.get(f"/instances/{instance}/file", raw=True)
+        found = [p.decode() for p in planted if p in content]
+        checks.expect(not found, f"{what}: {found} in Orthanc's "
+                                 f"instance {instance}")
+
+
+def scenario_sites(checks, ctx, gateway):
+    work, archive = ctx["work"], ctx["archive"]
+    a = [os.path.join(work, f"a{i}.dcm") for i in range(3)]
+    uids_a = [make_instance(p, f"MRN{i}PHI", "Meier^Anna") for i, p in
+              enumerate(a)]
+    b = [os.path.join(work, f"b{i}.dcm") for i in range(2)]
+    make_instance(b[0], "PAT-0001", "Rossi^Mario")
+    make_instance(b[1], "PAT-0002", "Rossi^Maria", modality="MR")
+    statuses = storescu(ctx, gateway.tls_port, "SITEA", a, "site-a")
+    checks.expect(statuses == ["Success"] * 3, f"site A statuses {statuses}")
+    statuses = storescu(ctx, gateway.tls_port, "SITEB", b, "site-b")
+    checks.expect(statuses == ["Success"] * 2, f"site B statuses {statuses}")
+    plain = os.path.join(work, "plain.dcm")
+    make_instance(plain, "LOCAL77", "Kowalski^Jan")
+    statuses = storescu(ctx, gateway.plain_port, "LOCAL", [plain])
+    checks.expect(statuses == ["Success"], f"plain statuses {statuses}")
+    checks.expect(wait_delivered(archive, 6), "6 instances in Orthanc "
+                  f"(have {len(archive.instances())})")
+    tags = [archive.get(f"/instances/{i}/simplified-tags")
+            for i in archive.instances()]
+    by_policy = {}
+    for t in tags:
+        method = t.get("DeidentificationMethod", "")
+        by_policy.setdefault(method.split("\\")[0], []).append(t)
+        checks.expect(t.get("PatientIdentityRemoved") == "YES",
+                      f"PatientIdentityRemoved {t.get('PatientIdentityRemoved')}")
+    basic = by_policy.get("SIREN basic version 1", [])
+    trial = by_policy.get("SIREN hobit version 4", [])
+    checks.expect(len(basic) == 4 and len(trial) == 2,
+                  f"policies stamped: {sorted(by_policy)} "
+                  f"({len(basic)} basic, {len(trial)} hobit)")
+    for t in basic:
+        checks.expect(not t.get("PatientName") and
+                      re.fullmatch(r"[A-Z2-7]{16}", t.get("PatientID", "")),
+                      f"basic: name {t.get('PatientName')!r} id "
+                      f"{t.get('PatientID')!r}")
+    subjects = sorted(t.get("PatientID") for t in trial)
+    checks.expect(subjects == ["HOBIT-001", "HOBIT-002"],
+                  f"trial subjects {subjects}")
+    for t in trial:
+        checks.expect(t.get("PatientName") == f"HOBIT^{t.get('PatientID')}",
+                      f"trial name {t.get('PatientName')}")
+    for uid in uids_a:
+        checks.expect(not archive.lookup(uid), f"original UID {uid} in "
+                                               "Orthanc")
+    no_phi(checks, archive, "sites")
+    checks.count("instances delivered", len(tags))
+
+
+def scenario_refusals(checks, ctx, gateway):
+    work, archive = ctx["work"], ctx["archive"]
+    before = len(archive.instances())
+    ecg = os.path.join(work, "ecg.dcm")
+    make_instance(ecg, "PAT-0003", "Rossi^Luca", modality="ECG",
+                  sop_class=ECG)
+    statuses = storescu(ctx, gateway.tls_port, "SITEB", [ecg], "site-b")
+    checks.expect(len(statuses) == 1 and
+                  re.search(r"0x0?124|not authorized", statuses[0].lower()),
+                  f"rejected ECG status {statuses}")
+    unknown = os.path.join(work, "unknown.dcm")
+    make_instance(unknown, "PAT-9999", "Rossi^Ugo")
+    statuses = storescu(ctx, gateway.tls_port, "SITEB", [unknown], "site-b")
+    checks.expect(statuses == ["Success"], f"quarantined instance status "
+                                           f"{statuses}")
+    quarantine = os.path.join(ctx["spool"], "quarantine")
+    reasons = wait_until(lambda: [n for n in os.listdir(quarantine)
+                                  if n.endswith(".reason")], 20, 0.2)
+    checks.expect(reasons, "nothing in spool/quarantine")
+    for name in reasons or []:
+        with open(os.path.join(quarantine, name)) as stream:
+            text = stream.read()
+        checks.expect("lookup table" in text, f"quarantine reason {text!r}")
+    time.sleep(1)
+    checks.expect(len(archive.instances()) == before,
+                  f"Orthanc got {len(archive.instances()) - before} "
+                  "refused instances")
+
+
+def scenario_archive_away(checks, ctx, gateway):
+    work, archive = ctx["work"], ctx["archive"]
+    before = len(archive.instances())
+    archive.stop()
+    files = [os.path.join(work, f"away{i}.dcm") for i in range(4)]
+    for i, path in enumerate(files):
+        make_instance(path, f"AWAY{i}", "Meier^Otto")
+    statuses = storescu(ctx, gateway.tls_port, "SITEA", files, "site-a")
+    checks.expect(statuses == ["Success"] * 4,
+                  f"statuses with Orthanc away {statuses}")
+    outgoing = os.path.join(ctx["spool"], "outgoing")
+    waiting = wait_until(lambda: len([n for n in os.listdir(outgoing)
+                                      if n.endswith(".dcm")]) == 4, 20, 0.2)
+    checks.expect(waiting, "4 instances waiting in spool/outgoing")
+    ctx["archive"] = archive = archive.restart()
+    checks.expect(wait_delivered(archive, before + 4),
+                  f"{before + 4} instances once Orthanc is back (have "
+                  f"{len(archive.instances())})")
+
+
+def scenario_restart(checks, ctx, gateway):
+    work, archive = ctx["work"], ctx["archive"]
+    before = len(archive.instances())
+    archive.stop()
+    files = [os.path.join(work, f"restart{i}.dcm") for i in range(3)]
+    for i, path in enumerate(files):
+        make_instance(path, f"RESTART{i}", "Meier^Eva")
+    statuses = storescu(ctx, gateway.tls_port, "SITEA", files, "site-a")
+    checks.expect(statuses == ["Success"] * 3, f"statuses {statuses}")
+    status = gateway.stop()
+    checks.expect(status == 0, f"siren serve exited with {status}")
+    ctx["archive"] = archive = archive.restart()
+    second = Gateway(ctx, "serve-2")
+    checks.expect(wait_delivered(archive, before + 3),
+                  f"{before + 3} instances after the restart (have "
+                  f"{len(archive.instances())})")
+    return second
+
+
+class Archive(tls_orthanc.Orthanc):
+    """An Orthanc that can be stopped and started again on its ports."""
+
+    def __init__(self, checks, processes, work, name, ports=None):
+        self.args = (checks, processes, work, name)
+        super().__init__(checks, processes, work, name)
+
+    def restart(self):
+        checks, processes, work, name = self.args
+        again = Archive.__new__(Archive)
+        again.args = self.args
+        again.checks, again.processes, again.name = checks, processes, name
+        again.folder, again.http_port = self.folder, self.http_port
+        again.dicom_port, again.base = self.dicom_port, self.base
+        again.log_path = self.log_path + ".2"
+        again.process = processes.start(
+            ["Orthanc", "--verbose", os.path.join(self.folder,
+                                                  "orthanc.json")],
+            again.log_path, env=tls_orthanc.peer_environment())
+        again.wait_started()
+        return again
+
+
+def run(checks, ctx):
+    gateway = Gateway(ctx, "serve")
+    for name, scenario in (("sites", scenario_sites),
+                           ("refusals", scenario_refusals),
+                           ("archive_away", scenario_archive_away),
+                           ("restart", scenario_restart)):
+        checks.scenario = name
+        print(f"== {name}", flush=True)
+        try:
+            gateway = scenario(checks, ctx, gateway) or gateway
+        except Exception as error:
+            traceback.print_exc()
+            checks.fail(f"the scenario failed: {type(error).__name__}: "
+                        f"{error}")
+    checks.scenario = "teardown"
+    status = gateway.stop()
+    checks.expect(status == 0, f"siren serve exited with {status}")
+    for log in ("serve", "serve-2"):
+        path = os.path.join(ctx["work"], f"{log}.log")
+        if os.path.exists(path):
+            with open(path, encoding="latin-1") as stream:
+                report = tls_orthanc.sanitizer_report(stream.read())
+            checks.expect(not report, f"{log}: {report}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--siren", required=True)
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--pki-script", required=True)
+    parser.add_argument("--work", required=True)
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore", module="pydicom")
+    missing = [t for t in ("Orthanc", "storescu", "openssl")
+               if shutil.which(t) is None]
+    if missing:
+        print(f"service_e2e: cannot run, missing {missing}")
+        return 2
+    work = os.path.abspath(args.work)
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work)
+    checks, processes = Checks(), Processes()
+    signal.signal(signal.SIGTERM, lambda s, f: sys.exit(1))
+    started = time.monotonic()
+    ctx = {"siren": os.path.abspath(args.siren), "work": work,
+           "config": os.path.abspath(args.config), "processes": processes,
+           "spool": os.path.join(work, "spool")}
+    try:
+        checks.scenario = "setup"
+        ctx["pki"] = pki = tls_orthanc.Pki(os.path.abspath(args.pki_script),
+                                           work)
+        key = os.path.join(work, "pseudonym.key")
+        with open(os.open(key, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
+            f.write(os.urandom(32).hex())
+        ctx["archive"] = Archive(checks, processes, work, "orthanc")
+        ctx["archive"].wait_started()
+        ctx["env"] = dict(os.environ, SIREN_SPOOL=ctx["spool"],
+                          SIREN_TLS_PORT="0", SIREN_PLAIN_PORT="0",
+                          SIREN_TLS_CERT=pki.path("server-chain.pem"),
+                          SIREN_TLS_KEY=pki.path("server.key"),
+                          SIREN_SITES_CA=pki.path("ca-bundle.pem"),
+                          SIREN_CRL=pki.path("crls.pem"),
+                          SIREN_PSEUDONYM_KEY=key,
+                          SIREN_ARCHIVE_PORT=str(ctx["archive"].dicom_port),
+                          SIREN_ARCHIVE_AET=tls_orthanc.ORTHANC_AET)
+        run(checks, ctx)
+        ctx["archive"].stop()
+    except Exception as error:
+        traceback.print_exc()
+        checks.fail(f"the test failed: {type(error).__name__}: {error}")
+    finally:
+        processes.stop_all()
+    print(f"{'FAILED' if checks.failures else 'passed'}: "
+          f"{len(checks.failures)} failure(s) in "
+          f"{time.monotonic() - started:.0f} s")
+    return 1 if checks.failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
