@@ -1,122 +1,163 @@
 #!/bin/sh
-# demo.sh - what `make demo` shows. It shows only what exists: the DICOM
-# data core through `siren dump`, a study sent over DICOM-TLS to
-# `siren serve` with a throwaway PKI (a good site, an expired certificate,
-# a site using another's AE title), and the received study de-identified
-# with `siren apply` under the example policies. The full demo (the
-# gateway de-identifying as it receives, forwarding to a local Orthanc)
-# arrives with the gateway service; until then this script says so
-# instead of pretending.
+# demo.sh - what `make demo` shows: the gateway between two sites and an
+# archive, on loopback. A throwaway PKI and pseudonym key (build/demo/),
+# a local Orthanc with a generated configuration, `siren serve -c
+# examples/siren.conf`, a synthetic study with planted identifying values
+# sent over DICOM-TLS with DCMTK's storescu as two sites, and what Orthanc
+# then holds. Everything it starts is stopped at the end; the folder it
+# worked in is kept and named, to look at.
+#
+# Not shown because not built yet: audit trail, metrics, pixel redaction
+# and compression (docs/ARCHITECTURE.md lists what is built).
 set -eu
 cd "$(dirname "$0")/.."
 siren=${SIREN_BIN:-build/gateway/siren}
-data=${SIREN_PYDICOM_DATA:-/usr/lib/python3/dist-packages/pydicom/data}
+py=/usr/bin/python3
 
-cat <<'TXT'
-SIREN demo - foundation stage
-=============================
-Built so far: the DICOM data core, `siren dump`, the DICOM network layer,
-DICOM-TLS with site identity (`siren echo`, `siren send`, `siren serve`),
-the policy language and the PS3.15 de-identification engine (`siren policy`,
-`siren apply`, `siren diff`).
-Not built yet: the gateway service that de-identifies as it receives (the
-spool), forwarding to Orthanc, pixel redaction. `siren serve` below stores
-what it receives as received: do not point real sites at it.
-TXT
-
-# show FILE WHAT PATTERN: the lines of `siren dump FILE` matching PATTERN.
-show() {
-    printf '\n$ siren dump %s | grep ...   # %s\n' "$(basename "$1")" "$2"
-    "$siren" dump -q "$1" | grep -E "$3"
+free_port() {
+    $py -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-show "$data/test_files/CT_small.dcm" "Explicit VR Little Endian" \
-    'TransferSyntax:|PatientName|Modality|OtherPatientIDsSeq|  \(0010,0020\)|PixelData'
-show "$data/test_files/MR_small_bigendian.dcm" "Explicit VR Big Endian (retired)" \
-    'TransferSyntax:|PatientName|Rows|PixelData'
-show "$data/test_files/image_dfl.dcm" "Deflated, inflated to a temporary file" \
-    'TransferSyntax:|SOPClassUID|PixelData'
-show "$data/test_files/JPEG2000.dcm" "encapsulated JPEG 2000, fragments by reference" \
-    'TransferSyntax:|PixelData|pi '
-show "$data/charset_files/chrH31.dcm" "ISO 2022 IR 87 (Japanese) decoded to UTF-8" \
-    'SpecificCharacterSet|PatientName'
-show "$data/charset_files/chrKoreanMulti.dcm" "ISO 2022 IR 149 (Korean)" \
-    'SpecificCharacterSet|PatientName'
-
-printf '\n$ siren dump rtplan_truncated.dcm   # a truncated file: a clear error, exit 1\n'
-"$siren" dump -q "$data/test_files/rtplan_truncated.dcm" 2>&1 >/dev/null || true
-
-# The network layer over DICOM-TLS, on loopback: a throwaway PKI, siren
-# serve with site A bound to its certificate, then a good and a bad sender.
-work=$(mktemp -d)
-server_pid=
+work=$(mktemp -d /tmp/siren-demo.XXXXXX)
+pids=
 cleanup() {
-    [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null
-    rm -rf "$work"
+    for pid in $pids; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
 }
 trap cleanup EXIT INT TERM
-printf '\n$ tests/integration/pki.py pki   # a throwaway PKI (openssl)\n'
-/usr/bin/python3 tests/integration/pki.py "$work/pki"
-pki=$work/pki
-mkdir "$work/received"
-"$siren" serve --dir "$work/received" --aet SIREN --tls-port 0 \
-    --tls-cert "$pki/server-chain.pem" --tls-key "$pki/server.key" \
-    --sites-ca "$pki/ca-bundle.pem" --crl "$pki/crls.pem" \
-    --site 'site-a|cn:site-a.example.org|SITEA' 2>"$work/serve.log" &
-server_pid=$!
-port=
-for _ in 1 2 3 4 5 6 7 8 9 10; do
-    port=$(sed -n 's/.*serve.listening tls_port=\([0-9]*\).*/\1/p' "$work/serve.log")
-    [ -n "$port" ] && break
+
+cat <<'TXT'
+SIREN demo
+==========
+Two trial sites send a study over DICOM-TLS to the gateway, which checks
+each site's certificate, spools every instance durably, de-identifies it
+under the site's policy (PS3.15 Basic Profile; site B's trial policy adds
+options, subject IDs from a lookup table and shifted dates) and forwards it
+to an Orthanc archive. Audit trail, metrics and pixel redaction are not
+built yet.
+TXT
+
+printf '\n$ tests/integration/pki.py build/demo/pki   # a throwaway PKI (openssl)\n'
+mkdir -p build/demo
+[ -f build/demo/pki/server-chain.pem ] || $py tests/integration/pki.py build/demo/pki
+[ -f build/demo/pseudonym.key ] ||
+    (umask 077 && openssl rand -hex 32 > build/demo/pseudonym.key)
+
+# Orthanc on free loopback ports, no remote access.
+http_port=$(free_port)
+dicom_port=$(free_port)
+mkdir "$work/orthanc"
+cat > "$work/orthanc/orthanc.json" <<JSON
+{ "Name": "siren-demo", "StorageDirectory": "$work/orthanc/storage",
+  "IndexDirectory": "$work/orthanc/index", "HttpPort": $http_port,
+  "DicomPort": $dicom_port, "DicomAet": "ORTHANC",
+  "RemoteAccessAllowed": false, "AuthenticationEnabled": false,
+  "Plugins": [], "DicomModalities": {} }
+JSON
+Orthanc "$work/orthanc/orthanc.json" > "$work/orthanc.log" 2>&1 &
+pids="$pids $!"
+printf '$ Orthanc orthanc.json &   # the archive: HTTP %s, DICOM %s\n' \
+    "$http_port" "$dicom_port"
+
+# The gateway: the example configuration as it is, pointed at this run.
+tls_port=$(free_port)
+export SIREN_SPOOL="$work/spool" SIREN_TLS_PORT="$tls_port" \
+    SIREN_ARCHIVE_PORT="$dicom_port"
+printf '\n$ siren serve -c examples/siren.conf --check\n'
+"$siren" serve -c examples/siren.conf --check 2>/dev/null
+"$siren" serve -c examples/siren.conf 2> "$work/serve.log" &
+pids="$pids $!"
+printf '$ siren serve -c examples/siren.conf &   # DICOM-TLS on port %s\n' \
+    "$tls_port"
+for _ in $(seq 50); do
+    grep -q serve.listening "$work/serve.log" &&
+        curl -sf "http://127.0.0.1:$http_port/system" > /dev/null && break
     sleep 0.2
 done
-[ -n "$port" ] || { echo "siren serve did not start:"; cat "$work/serve.log"; exit 1; }
-printf '$ siren serve --dir received --tls-port 0 ... --site '"'"'site-a|cn:site-a.example.org|SITEA'"'"' &   # DICOM-TLS on port %s\n' "$port"
-tls_as() { # tls_as CERT AET: siren's client options for that certificate
-    echo --tls --tls-ca "$pki/ca-bundle.pem" --tls-cert "$pki/$1-chain.pem" \
-        --tls-key "$pki/$1.key" --aet "$2" --call SIREN
-}
-printf '\n$ siren send --tls ... (site A certificate, AE SITEA) CT_small.dcm MR_small_bigendian.dcm JPEG2000.dcm\n'
-# shellcheck disable=SC2046
-"$siren" send $(tls_as site-a SITEA) localhost "$port" \
-    "$data/test_files/CT_small.dcm" "$data/test_files/MR_small_bigendian.dcm" \
-    "$data/test_files/JPEG2000.dcm" | sed "s|$data/test_files/||"
-printf '\n$ siren send --tls ... (an expired certificate) CT_small.dcm\n'
-# shellcheck disable=SC2046
-"$siren" send $(tls_as expired SITEA) localhost "$port" \
-    "$data/test_files/CT_small.dcm" 2>&1 | sed "s|$data/test_files/||" || true
-printf '\n$ siren send --tls ... (site A certificate, AE SITEB) CT_small.dcm\n'
-# shellcheck disable=SC2046
-"$siren" send $(tls_as site-a SITEB) localhost "$port" \
-    "$data/test_files/CT_small.dcm" 2>&1 | sed "s|$data/test_files/||" || true
-printf '\n$ siren dump received/* | grep -E "PatientName|SendingApplication"   # as received\n'
-"$siren" dump -q "$work/received"/*.dcm | grep -E "PatientName|SendingApplication"
-printf '\n$ siren dump received/FIRST | grep PrivateInformation   # who sent it (JSON in the meta)\n'
-/usr/bin/python3 - "$work/received" <<'PY'
-import glob, json, sys
-import pydicom
-first = sorted(glob.glob(sys.argv[1] + "/*.dcm"))[0]
-meta = pydicom.filereader.read_file_meta_info(first)
-print(json.dumps(json.loads(meta[0x00020102].value.rstrip(b"\0")), indent=2))
-PY
-# De-identification, offline, with the example policies.
-(umask 077; openssl rand -hex 32 > "$work/pseudonym.key")
-export SIREN_PSEUDONYM_KEY="$work/pseudonym.key"
-printf '\n$ siren policy check examples/policies/trial.policy\n'
-"$siren" policy check examples/policies/trial.policy 2>&1
-printf '\n$ siren policy explain examples/policies/trial.policy PatientID StudyDate AccessionNumber\n'
-"$siren" policy explain examples/policies/trial.policy PatientID StudyDate \
-    AccessionNumber 2>/dev/null
-printf '\n$ siren apply --policy examples/policies/basic.policy -o deidentified received/\n'
-"$siren" apply -q --policy examples/policies/basic.policy -o "$work/deidentified" \
-    "$work/received" | sed "s|$work/||"
-printf '\n$ siren dump deidentified/* | grep -E "PatientName|PatientID|StudyInstanceUID|DeidentificationMethod"\n'
-"$siren" dump -q "$work/deidentified"/*.dcm |
-    grep -E "PatientName|PatientID|StudyInstanceUID|DeidentificationMethod" | sort -u
-printf '\n$ siren diff --policy examples/policies/trial.policy CT_small.dcm | head -20\n'
-"$siren" diff --policy examples/policies/trial.policy \
-    "$data/test_files/CT_small.dcm" 2>/dev/null | grep -v '^- (00[0-4][0-9],1' | head -20
+grep -q serve.listening "$work/serve.log" ||
+    { echo "siren serve did not start:"; cat "$work/serve.log"; exit 1; }
 
-printf '\nWhat siren serve logged:\n'
-sed 's/^/  /' "$work/serve.log"
-printf '\nNext: make test (the whole suite); docs/POLICY.md for policy writers;\ndocs/ARCHITECTURE.md explains the design.\n'
+# A study with planted identifying values, for each site.
+$py - "$work" <<'PY'
+import sys
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+work = sys.argv[1]
+for site, patient in (("a", "MRN-4711"), ("b", "PAT-0001")):
+    study, series = generate_uid(), generate_uid()
+    for i in range(3):
+        ds = Dataset()
+        ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
+        ds.SOPInstanceUID = generate_uid()
+        ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series
+        ds.PatientName, ds.PatientID = "Meier^Anna", patient
+        ds.PatientBirthDate, ds.StudyDate = "19610307", "20240301"
+        ds.AccessionNumber, ds.Modality = "ACC-99812", "CT"
+        ds.InstitutionName = "St. Elsewhere Hospital"
+        ds.StudyDescription = "CT chest Meier"
+        ds.InstanceNumber = i + 1
+        ds.Rows = ds.Columns = 8
+        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+        ds.BitsAllocated = ds.BitsStored = 16
+        ds.HighBit, ds.PixelRepresentation = 15, 0
+        ds.PixelData = bytes(128)
+        ds.file_meta = FileMetaDataset()
+        ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds.is_little_endian, ds.is_implicit_VR = True, False
+        ds.save_as(f"{work}/site-{site}-{i}.dcm", write_like_original=False)
+PY
+pki=build/demo/pki
+send() { # send SITE AET: storescu over DICOM-TLS with the site's certificate
+    printf '\n$ storescu +tls %s.key %s-chain.pem +cf ca-bundle.pem -aet %s -aec SIREN localhost %s site-%s-*.dcm\n' \
+        "$1" "$1" "$2" "$tls_port" "${1#site-}"
+    storescu +tls "$pki/$1.key" "$pki/$1-chain.pem" +cf "$pki/ca-bundle.pem" \
+        -aet "$2" -aec SIREN localhost "$tls_port" "$work/$1"-*.dcm 2>&1 |
+        sed "s|$work/||" || true
+    echo "(silence is success: storescu reports only problems)"
+}
+send site-a SITEA
+send site-b SITEB
+printf '\n$ storescu +tls expired.key ... -aet SITEA   # an expired certificate\n'
+storescu +tls "$pki/expired.key" "$pki/expired-chain.pem" +cf "$pki/ca-bundle.pem" \
+    -aet SITEA -aec SIREN localhost "$tls_port" "$work/site-a-0.dcm" 2>&1 |
+    head -2 || true
+
+printf '\nWaiting for Orthanc to hold the 6 de-identified instances...\n'
+for _ in $(seq 100); do
+    count=$(curl -s "http://127.0.0.1:$http_port/instances" | $py -c 'import json,sys; print(len(json.load(sys.stdin)))')
+    [ "$count" -ge 6 ] && break
+    sleep 0.2
+done
+printf '\n$ curl http://127.0.0.1:%s/instances/.../simplified-tags   # what Orthanc holds\n' "$http_port"
+$py - "$http_port" <<'PY'
+import json, sys, urllib.request
+base = f"http://127.0.0.1:{sys.argv[1]}"
+get = lambda path: json.load(urllib.request.urlopen(base + path))
+for instance in get("/instances"):
+    t = get(f"/instances/{instance}/simplified-tags")
+    if t.get("InstanceNumber") != "1":
+        continue
+    print(f"  {t.get('DeidentificationMethod', '').split(chr(92))[0]}")
+    for key in ("PatientName", "PatientID", "PatientBirthDate", "StudyDate",
+                "AccessionNumber", "InstitutionName", "StudyDescription",
+                "StudyInstanceUID", "PatientIdentityRemoved"):
+        print(f"    {key:24} {t.get(key, '(removed)')!r}")
+PY
+cat <<TXT
+
+Planted: PatientName 'Meier^Anna', PatientID 'MRN-4711' (site A) and
+'PAT-0001' (site B, subject HOBIT-001 in examples/policies/subjects.csv),
+birth date 19610307, study date 20240301, accession ACC-99812.
+
+What the gateway logged (one line per event):
+TXT
+grep -E "assoc.accepted|security.alert|instance.processed|forward.delivered" \
+    "$work/serve.log" | cut -c1-160 | sed 's/^/  /' | head -14
+cat <<TXT
+
+To look further: $work (spool/, serve.log, orthanc.log).
+Next: make test (the whole suite); docs/POLICY.md for policy writers;
+docs/OPERATIONS.md to run it; docs/ARCHITECTURE.md explains the design.
+TXT
