@@ -170,6 +170,9 @@ static int store(const setting *s, const pol_conf_node *n, char *base,
     char *slot = base + s->offset + (count ? *count * s->size : 0);
     long number;
     char path[PATH_MAX];
+    /* What is stored: the value, or a path resolved against the file's
+     * folder. */
+    const char *text = v->text;
     switch (s->type) {
     case T_AET:
         if (!valid_aet(v->text))
@@ -208,17 +211,16 @@ static int store(const setting *s, const pol_conf_node *n, char *base,
     case T_PATH:
         if (v->text[0]) {
             pol_resolve_path(n->file, v->text, path, sizeof path);
-            v = &(pol_conf_value){.text = path};
+            text = path;
         }
         break;
     default:
         break;
     }
-    if (strlen(v->text) >= s->size)
-        return fail_at(d, n, n->args[0].line, n->args[0].column, NULL,
-                       "value too long");
-    memcpy(slot, v->text, strlen(v->text) + 1);
-    if (count && v->text[0]) /* an empty list entry adds nothing */
+    if (strlen(text) >= s->size)
+        return fail_at(d, n, v->line, v->column, NULL, "value too long");
+    memcpy(slot, text, strlen(text) + 1);
+    if (count && text[0]) /* an empty list entry adds nothing */
         (*count)++;
     return 0;
 }
