@@ -87,16 +87,6 @@ static int forward_option(void *ctx, const char *opt, const char *value)
     return 2;
 }
 
-static void install_signals(void)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_stop_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
-}
-
 /* Until a signal or, with --once, until the folder is empty. */
 static void wait_for_end(gw_forwarder *f, bool once)
 {
@@ -137,7 +127,7 @@ int gw_cmd_forward(int argc, char **argv)
         .backoff_min_ms = fo.backoff_min_ms,
         .backoff_max_ms = fo.backoff_max_ms,
         .idle_release_ms = fo.idle_release_ms, .max_pdu = o.peer.max_pdu};
-    install_signals();
+    gw_install_signals(on_stop_signal, NULL);
     dcm_error err = {0};
     gw_forwarder *f = gw_forward_start(&c, &err);
     if (!f) {

@@ -396,17 +396,6 @@ static uint16_t check_stored(incoming *in, char comment[65])
     return status;
 }
 
-/* fsync of the directory makes the new name durable. */
-static int sync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
-}
-
 /* A name from a clock, the process and a counter: never from peer data. */
 static void final_name(server *srv, char *out, size_t size)
 {
@@ -434,7 +423,7 @@ static uint16_t store_end(void *instance, bool complete, char comment[65])
     char path[PATH_MAX];
     if (status == DCM_STATUS_SUCCESS) {
         final_name(c->srv, path, sizeof path);
-        if (rename(in->temp_path, path) < 0 || sync_dir(c->srv->dir) < 0) {
+        if (rename(in->temp_path, path) < 0 || gw_sync_dir(c->srv->dir) < 0) {
             status = DCM_STATUS_OUT_OF_RESOURCES;
             snprintf(comment, 65, "cannot write the data set to disk");
         }
@@ -893,18 +882,6 @@ static int parse_site(const char *text, site *s)
     return s->aet_count ? 0 : -1;
 }
 
-static void install_signals(void)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_stop_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sa.sa_handler = on_reload_signal;
-    sigaction(SIGHUP, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
-}
-
 /* The server's configuration from the options; TLS context made. */
 static int configure(server *srv, serve_options *o)
 {
@@ -1226,7 +1203,7 @@ int gw_cmd_serve(int argc, char **argv)
     int plain_fd = o.port ? open_listener(&o, o.port) : -1;
     if ((o.tls_port && tls_fd < 0) || (o.port && plain_fd < 0))
         return GW_EXIT_FAILURE;
-    install_signals();
+    gw_install_signals(on_stop_signal, on_reload_signal);
     char ports[64] = "";
     size_t used = 0;
     if (tls_fd >= 0)

@@ -29,6 +29,10 @@ int gw_cmd_diff(int argc, char **argv);
 typedef void (*gw_file_fn)(void *ctx, const char *path);
 size_t gw_walk_files(const char *path, gw_file_fn fn, void *ctx);
 
+/* SIGINT/SIGTERM call on_stop, SIGHUP on_reload (if not NULL); SIGPIPE
+ * is ignored (signals.c). */
+void gw_install_signals(void (*on_stop)(int), void (*on_reload)(int));
+
 /* Logging (log.c): one line per event on stderr, "level event key=value". */
 typedef enum gw_log_level {
     GW_LOG_DEBUG, GW_LOG_INFO, GW_LOG_WARN, GW_LOG_ERROR
