@@ -17,6 +17,7 @@
 #include "gateway.h"
 
 #include "anon.h"
+#include "audit.h"
 #include "config.h"
 #include "dicom.h"
 #include "forward.h"
@@ -136,6 +137,11 @@ static void security_alert(const connection *c, const char *reason)
                  id->spki_sha256, id->serial);
     gw_log(GW_LOG_WARN, "security.alert", "peer=%s reason=\"%s\"%s", c->peer,
            gw_log_quote(reason, quoted, sizeof quoted), certificate);
+    bool cert = id && id->has_certificate;
+    gw_audit("security.alert", "peer", c->peer, "reason", reason,
+             "cert_subject", cert ? id->subject : NULL,
+             "cert_serial", cert ? id->serial : NULL,
+             "cert_spki_sha256", cert ? id->spki_sha256 : NULL, NULL);
 }
 
 /* ---- who may associate -------------------------------------------------------------- */
@@ -207,43 +213,6 @@ static int write_fd(void *ctx, const void *data, size_t len)
     return 0;
 }
 
-/* JSON string value: quotes, backslashes and control bytes escaped. */
-static void json_string(char *out, size_t size, size_t *used, const char *text)
-{
-    size_t n = *used;
-    if (n + 1 < size)
-        out[n++] = '"';
-    for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
-        if (n + 8 >= size)
-            break;
-        if (*p == '"' || *p == '\\') {
-            out[n++] = '\\';
-            out[n++] = (char)*p;
-        } else if (*p < 0x20) {
-            n += (size_t)snprintf(out + n, size - n, "\\u%04x", *p);
-        } else {
-            out[n++] = (char)*p;
-        }
-    }
-    if (n + 1 < size)
-        out[n++] = '"';
-    out[n] = '\0';
-    *used = n;
-}
-
-static void json_field(char *out, size_t size, size_t *used, const char *key,
-                       const char *value)
-{
-    if (*used + 4 >= size)
-        return;
-    if (*used > 1)
-        out[(*used)++] = ',';
-    json_string(out, size, used, key);
-    if (*used + 1 < size)
-        out[(*used)++] = ':';
-    json_string(out, size, used, value);
-}
-
 /* Who sent the instance, for (0002,0102) Private Information of the stored
  * file: the gateway keeps the site's identity with every instance. */
 static size_t provenance(const connection *c, char *out, size_t size)
@@ -255,21 +224,21 @@ static size_t provenance(const connection *c, char *out, size_t size)
     struct tm utc;
     gmtime_r(&now, &utc);
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &utc);
-    json_field(out, size, &n, "received", when);
-    json_field(out, size, &n, "peer", c->peer);
-    json_field(out, size, &n, "calling_ae", c->calling_ae);
-    json_field(out, size, &n, "called_ae", c->called_ae);
-    json_field(out, size, &n, "transport", c->tls ? "tls" : "plain");
+    gw_json_field(out, size, &n, "received", when);
+    gw_json_field(out, size, &n, "peer", c->peer);
+    gw_json_field(out, size, &n, "calling_ae", c->calling_ae);
+    gw_json_field(out, size, &n, "called_ae", c->called_ae);
+    gw_json_field(out, size, &n, "transport", c->tls ? "tls" : "plain");
     if (c->site)
-        json_field(out, size, &n, "site", c->site->name);
+        gw_json_field(out, size, &n, "site", c->site->name);
     if (c->identity) {
-        json_field(out, size, &n, "tls_protocol", c->identity->protocol);
-        json_field(out, size, &n, "tls_cipher", c->identity->cipher);
-        json_field(out, size, &n, "cert_subject", c->identity->subject);
-        json_field(out, size, &n, "cert_issuer", c->identity->issuer);
-        json_field(out, size, &n, "cert_serial", c->identity->serial);
-        json_field(out, size, &n, "cert_spki_sha256", c->identity->spki_sha256);
-        json_field(out, size, &n, "cert_sha256", c->identity->cert_sha256);
+        gw_json_field(out, size, &n, "tls_protocol", c->identity->protocol);
+        gw_json_field(out, size, &n, "tls_cipher", c->identity->cipher);
+        gw_json_field(out, size, &n, "cert_subject", c->identity->subject);
+        gw_json_field(out, size, &n, "cert_issuer", c->identity->issuer);
+        gw_json_field(out, size, &n, "cert_serial", c->identity->serial);
+        gw_json_field(out, size, &n, "cert_spki_sha256", c->identity->spki_sha256);
+        gw_json_field(out, size, &n, "cert_sha256", c->identity->cert_sha256);
     }
     if (n + 1 < size)
         out[n++] = '}';
@@ -361,6 +330,14 @@ static uint16_t filter_header(incoming *in, const dcm_dataset *ds,
                in->rq.sop_instance, pol_policy_name(p),
                pol_policy_version(p), gw_log_quote(reason, quoted,
                                                    sizeof quoted));
+        char version[16];
+        snprintf(version, sizeof version, "%u", pol_policy_version(p));
+        gw_audit("instance.rejected", "peer", in->conn->peer, "site",
+                 in->conn->site ? in->conn->site->name : NULL,
+                 "calling_ae", in->conn->calling_ae, "sop_class",
+                 in->rq.sop_class, "sop_instance", in->rq.sop_instance,
+                 "policy", pol_policy_name(p), "policy_version", version,
+                 "reason", reason, NULL);
     }
     pol_policy_unref(p);
     return status;
@@ -437,6 +414,13 @@ static uint16_t store_end(void *instance, bool complete, char comment[65])
                "bytes=%llu file=%s", c->peer, c->site ? " site=" : "",
                c->site ? c->site->name : "", in->rq.sop_instance, in->bytes,
                path);
+        char bytes[24];
+        snprintf(bytes, sizeof bytes, "%llu", in->bytes);
+        gw_audit("instance.received", "peer", c->peer, "site",
+                 c->site ? c->site->name : NULL, "calling_ae", c->calling_ae,
+                 "sop_class", in->rq.sop_class, "sop_instance",
+                 in->rq.sop_instance, "bytes", bytes, "file",
+                 strrchr(path, '/') + 1, NULL);
     } else {
         unlink(in->temp_path);
         c->refused++;
@@ -513,6 +497,16 @@ static void log_accepted(const connection *c, const dcm_assoc_info *info)
            c->identity ? c->identity->serial : "");
     if (user[0])
         gw_log(GW_LOG_INFO, "assoc.user_identity", "peer=%s%s", c->peer, user);
+    const tls_identity *id = c->identity;
+    bool cert = id && id->has_certificate;
+    gw_audit("association.accepted", "peer", c->peer, "site",
+             c->site ? c->site->name : NULL, "calling_ae", info->calling_ae,
+             "called_ae", info->called_ae, "transport", id ? "tls" : "plain",
+             "tls_protocol", id ? id->protocol : NULL,
+             "cert_subject", cert ? id->subject : NULL,
+             "cert_issuer", cert ? id->issuer : NULL,
+             "cert_serial", cert ? id->serial : NULL,
+             "cert_spki_sha256", cert ? id->spki_sha256 : NULL, NULL);
 }
 
 static void serve_association(connection *c, dcm_transport *t)
@@ -1149,6 +1143,10 @@ static int start_service(server *srv, serve_options *o, bool check_only)
         return GW_EXIT_FAILURE;
     }
     o->dir = srv->dir = srv->spool.received;
+    if (c->audit_file[0] && gw_audit_start(c->audit_file, &err) < 0) {
+        fprintf(stderr, "siren serve: %s\n", err.message);
+        return GW_EXIT_FAILURE;
+    }
     /* The forwarder first: the processor wakes it. */
     if (!(srv->forwarder = start_forwarder(srv, &err))) {
         fprintf(stderr, "siren serve: %s\n", err.message);
@@ -1256,5 +1254,6 @@ int gw_cmd_serve(int argc, char **argv)
     srv.processor = NULL;
     gw_forward_stop(srv.forwarder, NULL);
     srv.forwarder = NULL;
+    gw_audit_stop();
     return GW_EXIT_OK;
 }

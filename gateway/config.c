@@ -83,6 +83,8 @@ static const setting settings[] = {
     {"archive", "server-name", T_STRING, C(archive_server_name), 0, 0, 0, 1},
     {"archive", "connections", T_INT, C(archive_connections), 1, 64, 0, 1},
 
+    {"audit", "file", T_PATH, C(audit_file), 0, 0, 0, 1},
+
     {"limits", "max-associations", T_INT, C(max_associations), 1, 4096, 0, 1},
     {"limits", "timeout", T_INT, C(timeout_s), 1, 3600, 0, 1},
     {"limits", "idle-timeout", T_INT, C(idle_timeout_s), 1, 86400, 0, 1},
@@ -91,7 +93,7 @@ static const setting settings[] = {
 };
 
 static const char *const blocks[] = {"tls", "site", "plain", "archive",
-                                     "limits", NULL};
+                                     "audit", "limits", NULL};
 
 static int fail_at(pol_diags *d, const pol_conf_node *n, unsigned line,
                    unsigned column, const char *hint, const char *message)
@@ -208,8 +210,8 @@ static int store(const setting *s, const pol_conf_node *n, char *base,
         *(bool *)slot = on;
         return 0;
     }
-    case T_PATH:
-        if (v->text[0]) {
+    case T_PATH: /* "-": standard output, where a setting allows it */
+        if (v->text[0] && strcmp(v->text, "-") != 0) {
             pol_resolve_path(n->file, v->text, path, sizeof path);
             text = path;
         }

@@ -71,6 +71,10 @@ typedef struct gw_config {
     char archive_server_name[256];
     int archive_connections;
 
+    /* The audit trail: a file of JSON lines, "-" for standard output,
+     * "" for none. */
+    gw_path audit_file;
+
     /* Limits of the DICOM listeners. */
     int max_associations, timeout_s, idle_timeout_s, artim_timeout_s;
     uint32_t max_pdu;

@@ -11,6 +11,8 @@
  * outside the mutex. */
 #include "forward.h"
 
+#include "audit.h"
+
 #include "gateway.h"
 #include "scu.h"
 #include "spool.h"
@@ -494,6 +496,8 @@ static outcome fail_file(worker *w, const gw_scu_file *id, const char *fmt,
     gw_log(GW_LOG_ERROR, "forward.failed", "worker=%u file=%s "
            "sop_instance=%s moved_to=%s reason=\"%s\"", w->id, w->claim,
            id ? id->sop_instance : "", f->c.failed_dir, quoted);
+    gw_audit("instance.failed", "file", w->claim, "sop_instance",
+             id ? id->sop_instance : NULL, "reason", reason, NULL);
     return OUTCOME_FAILED;
 }
 
@@ -513,6 +517,13 @@ static outcome deliver(worker *w, const gw_scu_file *id, uint16_t status,
         return OUTCOME_LATER;
     }
     w->warned = status != DCM_STATUS_SUCCESS;
+    char status_text[8], archive[300];
+    snprintf(status_text, sizeof status_text, "%04X", status);
+    snprintf(archive, sizeof archive, "%s@%s:%s", f->c.called_ae, f->c.host,
+             f->c.port);
+    gw_audit("instance.forwarded", "file", w->claim, "sop_instance",
+             id->sop_instance, "archive", archive, "status", status_text,
+             NULL);
     char quoted[160];
     gw_log(status == DCM_STATUS_SUCCESS ? GW_LOG_INFO : GW_LOG_WARN,
            "forward.delivered", "worker=%u file=%s sop_instance=%s "

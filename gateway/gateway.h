@@ -33,6 +33,13 @@ size_t gw_walk_files(const char *path, gw_file_fn fn, void *ctx);
  * is ignored (signals.c). */
 void gw_install_signals(void (*on_stop)(int), void (*on_reload)(int));
 
+/* JSON (json.c). gw_json_string appends text as a JSON string to out
+ * (size bytes, *used of them in use); gw_json_field appends "key":"value"
+ * to an object begun with '{' (a comma first unless it is the first). */
+void gw_json_string(char *out, size_t size, size_t *used, const char *text);
+void gw_json_field(char *out, size_t size, size_t *used, const char *key,
+                   const char *value);
+
 /* Logging (log.c): one line per event on stderr, "level event key=value". */
 typedef enum gw_log_level {
     GW_LOG_DEBUG, GW_LOG_INFO, GW_LOG_WARN, GW_LOG_ERROR

@@ -7,6 +7,7 @@
 #include "process.h"
 
 #include "anon.h"
+#include "audit.h"
 #include "gateway.h"
 
 #include <errno.h>
@@ -77,6 +78,7 @@ static void quarantine(gw_processor *p, const char *name, const char *why)
     char quoted[600];
     gw_log(GW_LOG_WARN, "instance.quarantined", "file=%s reason=\"%s\"", name,
            gw_log_quote(why, quoted, sizeof quoted));
+    gw_audit("instance.quarantined", "file", name, "reason", why, NULL);
     pthread_mutex_lock(&p->lock);
     p->counts.quarantined++;
     pthread_mutex_unlock(&p->lock);
@@ -116,6 +118,12 @@ static void log_processed(const char *name, const char *site,
 {
     const dcm_element *el = dcm_dataset_find(ds, DCM_TAG_SOP_INSTANCE_UID);
     char *uid = el ? dcm_element_get_string(el, NULL) : NULL;
+    char version[16];
+    snprintf(version, sizeof version, "%u", pol_policy_version(pol));
+    gw_audit("instance.deidentified", "file", name, "site", site,
+             "policy", pol_policy_name(pol), "policy_version", version,
+             "policy_sha256", pol_policy_hash(pol), "sop_instance", uid,
+             NULL);
     gw_log(GW_LOG_INFO, "instance.processed",
            "file=%s site=%s policy=%s version=%u policy_sha256=%s "
            "sop_instance=%s removed=%zu replaced=%zu uids=%zu dates=%zu",

@@ -32,6 +32,7 @@ run (a missing tool). About 30 s.
 """
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -294,6 +295,48 @@ class Archive(tls_orthanc.Orthanc):
         return again
 
 
+def check_audit(checks, ctx):
+    """Every instance received has its de-identification (policy name,
+    version, hash) and its delivery recorded, or its quarantine; the
+    rejection and the refused certificate are there too."""
+    events = []
+    with open(ctx["audit"]) as stream:
+        for line in stream:
+            try:
+                events.append(json.loads(line))
+            except ValueError:
+                checks.fail(f"audit line not JSON: {line!r}")
+    by_file = {}
+    for e in events:
+        if "file" in e:
+            by_file.setdefault(e["file"], []).append(e["event"])
+    for name, kinds in by_file.items():
+        if "instance.received" not in kinds:
+            continue
+        done = ("instance.deidentified" in kinds and
+                "instance.forwarded" in kinds) or \
+            "instance.quarantined" in kinds
+        checks.expect(done, f"audit of {name}: {kinds}")
+    deidentified = [e for e in events if e["event"] ==
+                    "instance.deidentified"]
+    checks.expect(all(e.get("policy") and e.get("policy_version") and
+                      len(e.get("policy_sha256", "")) == 64
+                      for e in deidentified),
+                  "de-identification events without policy name, version "
+                  "or hash")
+    kinds = {e["event"] for e in events}
+    for kind in ("association.accepted", "instance.received",
+                 "instance.deidentified", "instance.forwarded",
+                 "instance.rejected", "instance.quarantined"):
+        checks.expect(kind in kinds, f"no {kind} in the audit trail")
+    accepted = [e for e in events if e["event"] == "association.accepted"
+                and e.get("transport") == "tls"]
+    checks.expect(accepted and all(e.get("cert_serial") and
+                                   e.get("site") for e in accepted),
+                  "TLS associations without site or certificate")
+    checks.count("audit events", len(events))
+
+
 def run(checks, ctx):
     gateway = Gateway(ctx, "serve")
     for name, scenario in (("sites", scenario_sites),
@@ -311,6 +354,8 @@ def run(checks, ctx):
     checks.scenario = "teardown"
     status = gateway.stop()
     checks.expect(status == 0, f"siren serve exited with {status}")
+    checks.scenario = "audit"
+    check_audit(checks, ctx)
     for log in ("serve", "serve-2"):
         path = os.path.join(ctx["work"], f"{log}.log")
         if os.path.exists(path):
@@ -340,7 +385,8 @@ def main():
     started = time.monotonic()
     ctx = {"siren": os.path.abspath(args.siren), "work": work,
            "config": os.path.abspath(args.config), "processes": processes,
-           "spool": os.path.join(work, "spool")}
+           "spool": os.path.join(work, "spool"),
+           "audit": os.path.join(work, "audit.jsonl")}
     try:
         checks.scenario = "setup"
         ctx["pki"] = pki = tls_orthanc.Pki(os.path.abspath(args.pki_script),
@@ -358,7 +404,8 @@ def main():
                           SIREN_CRL=pki.path("crls.pem"),
                           SIREN_PSEUDONYM_KEY=key,
                           SIREN_ARCHIVE_PORT=str(ctx["archive"].dicom_port),
-                          SIREN_ARCHIVE_AET=tls_orthanc.ORTHANC_AET)
+                          SIREN_ARCHIVE_AET=tls_orthanc.ORTHANC_AET,
+                          SIREN_AUDIT_FILE=ctx["audit"])
         run(checks, ctx)
         ctx["archive"].stop()
     except Exception as error:

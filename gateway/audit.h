@@ -1,0 +1,35 @@
+/*
+ * audit.h - the audit trail: one JSON object per line for each event a
+ * compliance officer relies on (association accepted or refused with the
+ * certificate's identity, instance received, refused, de-identified with
+ * the policy's name, version and hash, quarantined, delivered; security
+ * alerts).
+ *
+ *   {"time":"2026-11-29T10:00:00.123Z","event":"instance.processed",
+ *    "site":"site-a","policy":"basic","policy_version":"1",...}
+ *
+ * Events are queued and written by a thread of their own, so that a slow
+ * disk does not hold up an association; each batch is fdatasync'ed. The
+ * queue holds GW_AUDIT_QUEUE events; beyond that the caller writes its
+ * event itself and waits for the disk: a record is never dropped.
+ * Not built yet: the PS3.15 A.5 DICOM audit messages to syslog and the
+ * Splunk HTTP Event Collector sink.
+ */
+#ifndef SIREN_GW_AUDIT_H
+#define SIREN_GW_AUDIT_H
+
+#include "dicom.h"
+
+#define GW_AUDIT_QUEUE 65536
+
+/* Starts the audit trail into path (appended to, created mode 0600), or
+ * standard output for "-". Until then, and after gw_audit_stop, events
+ * are not recorded. */
+int gw_audit_start(const char *path, dcm_error *err);
+/* Records an event: key and value strings in pairs, ended by NULL. A NULL
+ * value leaves its key out. Thread-safe. */
+void gw_audit(const char *event, ...) __attribute__((sentinel));
+/* Writes what is queued, syncs, closes. */
+void gw_audit_stop(void);
+
+#endif /* SIREN_GW_AUDIT_H */
