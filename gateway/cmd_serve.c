@@ -21,6 +21,7 @@
 #include "config.h"
 #include "dicom.h"
 #include "forward.h"
+#include "metrics.h"
 #include "policy.h"
 #include "process.h"
 #include "spool.h"
@@ -137,6 +138,7 @@ static void security_alert(const connection *c, const char *reason)
                  id->spki_sha256, id->serial);
     gw_log(GW_LOG_WARN, "security.alert", "peer=%s reason=\"%s\"%s", c->peer,
            gw_log_quote(reason, quoted, sizeof quoted), certificate);
+    gw_metric_tls_failure(reason);
     bool cert = id && id->has_certificate;
     gw_audit("security.alert", "peer", c->peer, "reason", reason,
              "cert_subject", cert ? id->subject : NULL,
@@ -298,6 +300,12 @@ static int store_begin(void *ctx, const dcm_assoc *a, const dcm_command *rq,
     return 0;
 }
 
+/* For the metrics: the site's index, site_count for the plain listener. */
+static size_t site_index(const connection *c)
+{
+    return c->site ? (size_t)(c->site - c->srv->sites) : c->srv->site_count;
+}
+
 /* The policy of the connection's site (or of the plain listener) under
  * the gateway service; NULL for serve --dir. */
 static pol_slot *policy_slot(connection *c)
@@ -330,6 +338,7 @@ static uint16_t filter_header(incoming *in, const dcm_dataset *ds,
                in->rq.sop_instance, pol_policy_name(p),
                pol_policy_version(p), gw_log_quote(reason, quoted,
                                                    sizeof quoted));
+        gw_metric_rejected(site_index(in->conn));
         char version[16];
         snprintf(version, sizeof version, "%u", pol_policy_version(p));
         gw_audit("instance.rejected", "peer", in->conn->peer, "site",
@@ -414,6 +423,7 @@ static uint16_t store_end(void *instance, bool complete, char comment[65])
                "bytes=%llu file=%s", c->peer, c->site ? " site=" : "",
                c->site ? c->site->name : "", in->rq.sop_instance, in->bytes,
                path);
+        gw_metric_received(site_index(c), in->bytes);
         char bytes[24];
         snprintf(bytes, sizeof bytes, "%llu", in->bytes);
         gw_audit("instance.received", "peer", c->peer, "site",
@@ -544,10 +554,13 @@ static void *run_association(void *arg)
                               : dcm_tcp_transport(c->fd, c->peer, &err);
     if (!t && err.code == DCM_E_REJECTED)
         security_alert(c, err.message);
-    else if (!t)
+    else if (!t) {
         gw_log(GW_LOG_WARN, c->tls ? "tls.failed" : "assoc.failed",
                "peer=%s reason=\"%s\"", c->peer,
                without_peer(c, err.message));
+        if (c->tls)
+            gw_metric_tls_failure(err.message);
+    }
     if (t) {
         c->identity = tls_transport_identity(t);
         serve_association(c, t);
@@ -1091,6 +1104,65 @@ static gw_forwarder *start_forwarder(server *srv, dcm_error *err)
     return gw_forward_start(&fc, err);
 }
 
+static size_t stage_count(const char *dir)
+{
+    char **names;
+    size_t count;
+    dcm_error err = {0};
+    if (gw_spool_list(dir, &names, &count, &err) < 0)
+        return 0;
+    gw_spool_names_free(names, count);
+    return count;
+}
+
+/* For a scrape of /metrics or /healthz (the metrics thread). */
+static void read_gauges(void *ctx, gw_gauges *g)
+{
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    static uint64_t last_delivered;
+    static time_t last_progress;
+    server *srv = ctx;
+    gw_forward_stats f = gw_forward_stats_of(srv->forwarder);
+    *g = (gw_gauges){.spool_bytes = gw_spool_usage(&srv->spool),
+                     .spool_quota = srv->config->spool_quota,
+                     .received_queue = stage_count(srv->spool.received),
+                     .outgoing_queue = stage_count(srv->spool.outgoing),
+                     .quarantined = stage_count(srv->spool.quarantine),
+                     .failed = stage_count(srv->spool.failed),
+                     .archive_associations = f.associations,
+                     .forwarded = f.delivered, .forward_failed = f.failed,
+                     .forward_retries = f.retries,
+                     .forwarded_bytes = f.bytes,
+                     .spool_full = atomic_load(&srv->spool_full)};
+    pthread_mutex_lock(&srv->lock);
+    g->associations = (unsigned)srv->active;
+    pthread_mutex_unlock(&srv->lock);
+    /* The archive is "down" while files wait and none goes out. */
+    pthread_mutex_lock(&lock);
+    time_t now = time(NULL);
+    if (f.delivered != last_delivered || g->outgoing_queue == 0 ||
+        !last_progress) {
+        last_delivered = f.delivered;
+        last_progress = now;
+    }
+    g->archive_down_s = g->outgoing_queue ? now - last_progress : 0;
+    pthread_mutex_unlock(&lock);
+}
+
+static const char *site_names[MAX_SITES + 1];
+
+static int start_metrics(server *srv, dcm_error *err)
+{
+    const gw_config *c = srv->config;
+    if (!c->metrics_port[0])
+        return DCM_OK;
+    for (size_t i = 0; i < srv->site_count; i++)
+        site_names[i] = srv->sites[i].name;
+    site_names[srv->site_count] = "(plain)";
+    return gw_metrics_start(c->metrics_port, site_names, srv->site_count,
+                            read_gauges, srv, err);
+}
+
 static int processor_threads(const gw_config *c)
 {
     if (c->processors > 0)
@@ -1157,6 +1229,10 @@ static int start_service(server *srv, serve_options *o, bool check_only)
                             .policy_for = policy_for_site, .ctx = srv,
                             .processed = wake_forwarder};
     if (!(srv->processor = gw_process_start(&pc, &err))) {
+        fprintf(stderr, "siren serve: %s\n", err.message);
+        return GW_EXIT_FAILURE;
+    }
+    if (start_metrics(srv, &err) < 0) {
         fprintf(stderr, "siren serve: %s\n", err.message);
         return GW_EXIT_FAILURE;
     }
@@ -1250,6 +1326,7 @@ int gw_cmd_serve(int argc, char **argv)
     wait_for_associations(&srv, 10);
     /* What is in hand is finished; what waits in the spool stays there
      * for the next start. */
+    gw_metrics_stop();
     gw_process_stop(srv.processor);
     srv.processor = NULL;
     gw_forward_stop(srv.forwarder, NULL);

@@ -84,6 +84,7 @@ static const setting settings[] = {
     {"archive", "connections", T_INT, C(archive_connections), 1, 64, 0, 1},
 
     {"audit", "file", T_PATH, C(audit_file), 0, 0, 0, 1},
+    {"metrics", "port", T_PORT, C(metrics_port), 0, 0, 0, 1},
 
     {"limits", "max-associations", T_INT, C(max_associations), 1, 4096, 0, 1},
     {"limits", "timeout", T_INT, C(timeout_s), 1, 3600, 0, 1},
@@ -93,7 +94,8 @@ static const setting settings[] = {
 };
 
 static const char *const blocks[] = {"tls", "site", "plain", "archive",
-                                     "audit", "limits", NULL};
+                                     "audit", "metrics", "limits",
+                                     NULL};
 
 static int fail_at(pol_diags *d, const pol_conf_node *n, unsigned line,
                    unsigned column, const char *hint, const char *message)

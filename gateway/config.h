@@ -74,6 +74,7 @@ typedef struct gw_config {
     /* The audit trail: a file of JSON lines, "-" for standard output,
      * "" for none. */
     gw_path audit_file;
+    char metrics_port[16];    /* loopback HTTP /metrics, /healthz; "" none */
 
     /* Limits of the DICOM listeners. */
     int max_associations, timeout_s, idle_timeout_s, artim_timeout_s;

@@ -14,6 +14,7 @@
 #include "audit.h"
 
 #include "gateway.h"
+#include "metrics.h"
 #include "scu.h"
 #include "spool.h"
 
@@ -521,6 +522,7 @@ static outcome deliver(worker *w, const gw_scu_file *id, uint16_t status,
     snprintf(status_text, sizeof status_text, "%04X", status);
     snprintf(archive, sizeof archive, "%s@%s:%s", f->c.called_ae, f->c.host,
              f->c.port);
+    gw_metric_delivered(gw_spool_age_s(w->claim));
     gw_audit("instance.forwarded", "file", w->claim, "sop_instance",
              id->sop_instance, "archive", archive, "status", status_text,
              NULL);

@@ -9,6 +9,7 @@
 #include "anon.h"
 #include "audit.h"
 #include "gateway.h"
+#include "metrics.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -21,7 +22,6 @@
 
 #define MAX_THREADS 256
 #define RESCAN_MS 1000 /* also without a wake: files put there by hand */
-#define TAG_PRIVATE_INFO DCM_TAG(0x0002, 0x0102)
 
 struct gw_processor {
     gw_process_config config;
@@ -38,32 +38,6 @@ struct gw_processor {
 
 /* ---- one instance ----------------------------------------------------------------- */
 
-/* The site the receiver recorded in the file meta's Private Information
- * (a JSON object the gateway wrote: "site":"NAME", names being letters,
- * digits and - . _). False for the plain listener's instances. */
-static bool site_of(const dcm_file *f, char *site, size_t size)
-{
-    const dcm_element *el = dcm_dataset_find(dcm_file_meta(f),
-                                             TAG_PRIVATE_INFO);
-    uint64_t len = el ? dcm_element_length(el) : 0;
-    if (!len || len > 4096)
-        return false;
-    char json[4097];
-    if (dcm_element_read(el, 0, json, (size_t)len, NULL) < 0)
-        return false;
-    json[len] = '\0';
-    const char *at = strstr(json, "\"site\":\"");
-    if (!at)
-        return false;
-    at += strlen("\"site\":\"");
-    size_t n = strcspn(at, "\"\\");
-    if (n == 0 || n >= size || at[n] != '"')
-        return false;
-    memcpy(site, at, n);
-    site[n] = '\0';
-    return true;
-}
-
 static void quarantine(gw_processor *p, const char *name, const char *why)
 {
     const gw_spool *s = p->config.spool;
@@ -79,6 +53,7 @@ static void quarantine(gw_processor *p, const char *name, const char *why)
     gw_log(GW_LOG_WARN, "instance.quarantined", "file=%s reason=\"%s\"", name,
            gw_log_quote(why, quoted, sizeof quoted));
     gw_audit("instance.quarantined", "file", name, "reason", why, NULL);
+    gw_metric_quarantined();
     pthread_mutex_lock(&p->lock);
     p->counts.quarantined++;
     pthread_mutex_unlock(&p->lock);
@@ -120,6 +95,7 @@ static void log_processed(const char *name, const char *site,
     char *uid = el ? dcm_element_get_string(el, NULL) : NULL;
     char version[16];
     snprintf(version, sizeof version, "%u", pol_policy_version(pol));
+    gw_metric_processed(gw_spool_age_s(name));
     gw_audit("instance.deidentified", "file", name, "site", site,
              "policy", pol_policy_name(pol), "policy_version", version,
              "policy_sha256", pol_policy_hash(pol), "sop_instance", uid,
@@ -147,7 +123,7 @@ static void process_one(gw_processor *p, const char *name)
         quarantine(p, name, why);
         return;
     }
-    bool from_site = site_of(f, site, sizeof site);
+    bool from_site = gw_spool_site_of(f, site, sizeof site);
     pol_slot *slot = p->config.policy_for(p->config.ctx,
                                           from_site ? site : NULL);
     pol_policy *pol = slot ? pol_slot_acquire(slot) : NULL;

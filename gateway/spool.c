@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 int gw_sync_dir(const char *dir)
@@ -26,6 +27,18 @@ bool gw_spool_path(char *out, size_t size, const char *dir,
 {
     int n = snprintf(out, size, "%s/%s%s", dir, prefix, name);
     return n >= 0 && (size_t)n < size;
+}
+
+double gw_spool_age_s(const char *name)
+{
+    char *end;
+    unsigned long long ms = strtoull(name, &end, 10);
+    if (end == name || *end != '-')
+        return 0;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    double age = (double)now.tv_sec + now.tv_nsec / 1e9 - (double)ms / 1e3;
+    return age > 0 ? age : 0;
 }
 
 static bool finished_name(const char *name)
@@ -62,7 +75,7 @@ static int make_dir(const char *path, dcm_error *err)
     return DCM_OK;
 }
 
-int gw_spool_open(gw_spool *s, const char *root, dcm_error *err)
+int gw_spool_paths(gw_spool *s, const char *root, dcm_error *err)
 {
     memset(s, 0, sizeof *s);
     if (snprintf(s->root, sizeof s->root, "%s", root) >= (int)sizeof s->root ||
@@ -72,6 +85,14 @@ int gw_spool_open(gw_spool *s, const char *root, dcm_error *err)
     snprintf(s->outgoing, sizeof s->outgoing, "%s/outgoing", root);
     snprintf(s->quarantine, sizeof s->quarantine, "%s/quarantine", root);
     snprintf(s->failed, sizeof s->failed, "%s/failed", root);
+    return DCM_OK;
+}
+
+int gw_spool_open(gw_spool *s, const char *root, dcm_error *err)
+{
+    int rc = gw_spool_paths(s, root, err);
+    if (rc < 0)
+        return rc;
     const char *dirs[] = {s->root, s->received, s->outgoing, s->quarantine,
                           s->failed};
     for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++) {
@@ -203,4 +224,42 @@ uint64_t gw_spool_usage(const gw_spool *s)
 {
     return dir_bytes(s->received) + dir_bytes(s->outgoing) +
            dir_bytes(s->quarantine) + dir_bytes(s->failed);
+}
+
+/* ---- what the receiver recorded ------------------------------------------------ */
+
+#define TAG_PRIVATE_INFO DCM_TAG(0x0002, 0x0102)
+/* The receiver writes a few hundred bytes; more is not ours. */
+#define PROVENANCE_MAX 4096
+
+bool gw_spool_provenance(const dcm_file *f, char *json, size_t size)
+{
+    const dcm_element *el = dcm_dataset_find(dcm_file_meta(f),
+                                             TAG_PRIVATE_INFO);
+    uint64_t len = el ? dcm_element_length(el) : 0;
+    if (!len || len > PROVENANCE_MAX || len >= size ||
+        dcm_element_read(el, 0, json, (size_t)len, NULL) < 0)
+        return false;
+    json[len] = '\0';
+    /* OB values are padded to even length with a NUL or a space. */
+    while (len && (json[len - 1] == '\0' || json[len - 1] == ' '))
+        json[--len] = '\0';
+    return len > 0;
+}
+
+bool gw_spool_site_of(const dcm_file *f, char *site, size_t size)
+{
+    char json[PROVENANCE_MAX + 1];
+    if (!gw_spool_provenance(f, json, sizeof json))
+        return false;
+    const char *at = strstr(json, "\"site\":\"");
+    if (!at)
+        return false;
+    at += strlen("\"site\":\"");
+    size_t n = strcspn(at, "\"\\");
+    if (n == 0 || n >= size || at[n] != '"')
+        return false;
+    memcpy(site, at, n);
+    site[n] = '\0';
+    return true;
 }

@@ -32,8 +32,12 @@ typedef struct gw_spool {
 } gw_spool;
 
 /* Creates the stage folders (mode 0700) under root if missing and removes
- * unfinished files left by a crash. */
+ * unfinished files left by a crash. For the service only: a running
+ * service's unfinished files are not leftovers. */
 int gw_spool_open(gw_spool *s, const char *root, dcm_error *err);
+/* Only the folder names under root, nothing made or removed on disk: for
+ * tools that look at the spool while the service may run. */
+int gw_spool_paths(gw_spool *s, const char *root, dcm_error *err);
 /* The finished instances ("*.dcm", not starting with '.') of a stage, in
  * name order. *names is owned by the caller: gw_spool_names_free. */
 int gw_spool_list(const char *dir, char ***names, size_t *count,
@@ -52,7 +56,19 @@ uint64_t gw_spool_usage(const gw_spool *s);
 /* dir/prefix+name into out; false if it does not fit. */
 bool gw_spool_path(char *out, size_t size, const char *dir,
                    const char *prefix, const char *name);
+/* Seconds since the receiver named the instance (its name starts with
+ * the time in milliseconds); 0 for a name that does not. */
+double gw_spool_age_s(const char *name);
 /* fsync of a directory: makes the names in it durable. */
 int gw_sync_dir(const char *dir);
+
+/* The provenance the receiver recorded in a stored instance's file meta,
+ * (0002,0102) Private Information: a JSON object of strings ("received",
+ * "peer", "calling_ae", "site", the TLS identity...). Into json (NUL-
+ * terminated); false if the file has none or it does not fit. */
+bool gw_spool_provenance(const dcm_file *f, char *json, size_t size);
+/* The site in that provenance ("site":"NAME", names being letters,
+ * digits and - . _); false for the plain listener's instances. */
+bool gw_spool_site_of(const dcm_file *f, char *site, size_t size);
 
 #endif /* SIREN_GW_SPOOL_H */

@@ -41,6 +41,7 @@ import subprocess
 import sys
 import time
 import traceback
+import urllib.request
 import warnings
 
 import pydicom
@@ -202,6 +203,26 @@ def scenario_sites(checks, ctx, gateway):
                                                "Orthanc")
     no_phi(checks, archive, "sites")
     checks.count("instances delivered", len(tags))
+    check_metrics(checks, ctx)
+
+
+def check_metrics(checks, ctx):
+    """The counters of what just happened, and the health."""
+    base = f"http://127.0.0.1:{ctx['metrics_port']}"
+    with urllib.request.urlopen(base + "/metrics", timeout=10) as answer:
+        text = answer.read().decode()
+    values = dict(re.findall(r"^(siren_[^ ]+) (\S+)$", text, re.M))
+    expected = {'siren_instances_received_total{site="site-a"}': "3",
+                'siren_instances_received_total{site="site-b"}': "2",
+                'siren_instances_received_total{site="(plain)"}': "1",
+                "siren_instances_forwarded_total": "6",
+                'siren_delivery_seconds_count': "6",
+                "siren_spool_full": "0"}
+    for key, value in expected.items():
+        checks.expect(values.get(key) == value,
+                      f"/metrics {key} = {values.get(key)}, expected {value}")
+    with urllib.request.urlopen(base + "/healthz", timeout=10) as answer:
+        checks.expect(answer.status == 200, f"/healthz {answer.status}")
 
 
 def scenario_refusals(checks, ctx, gateway):
@@ -386,7 +407,8 @@ def main():
     ctx = {"siren": os.path.abspath(args.siren), "work": work,
            "config": os.path.abspath(args.config), "processes": processes,
            "spool": os.path.join(work, "spool"),
-           "audit": os.path.join(work, "audit.jsonl")}
+           "audit": os.path.join(work, "audit.jsonl"),
+           "metrics_port": tls_orthanc.free_port()}
     try:
         checks.scenario = "setup"
         ctx["pki"] = pki = tls_orthanc.Pki(os.path.abspath(args.pki_script),
@@ -405,7 +427,8 @@ def main():
                           SIREN_PSEUDONYM_KEY=key,
                           SIREN_ARCHIVE_PORT=str(ctx["archive"].dicom_port),
                           SIREN_ARCHIVE_AET=tls_orthanc.ORTHANC_AET,
-                          SIREN_AUDIT_FILE=ctx["audit"])
+                          SIREN_AUDIT_FILE=ctx["audit"],
+                          SIREN_METRICS_PORT=str(ctx["metrics_port"]))
         run(checks, ctx)
         ctx["archive"].stop()
     except Exception as error:
