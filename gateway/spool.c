@@ -96,7 +96,7 @@ int gw_spool_open(gw_spool *s, const char *root, dcm_error *err)
     const char *dirs[] = {s->root, s->received, s->outgoing, s->quarantine,
                           s->failed};
     for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++) {
-        int rc = make_dir(dirs[i], err);
+        rc = make_dir(dirs[i], err);
         if (rc < 0)
             return rc;
         if (i > 0)
