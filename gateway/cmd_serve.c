@@ -28,6 +28,8 @@
 #include "tls.h"
 
 #include <dirent.h>
+#include <grp.h>
+#include <pwd.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -1196,19 +1198,45 @@ static int load_service(int argc, char **argv, server *srv, serve_options *o,
     return 0;
 }
 
-static int start_service(server *srv, serve_options *o, bool check_only)
+static int print_check(const gw_config *c)
+{
+    printf("%s: configuration OK: %zu site%s, %s%s%s\n", c->file,
+           c->site_count, c->site_count == 1 ? "" : "s",
+           c->tls_port[0] ? "DICOM-TLS" : "",
+           c->tls_port[0] && c->plain_port[0] ? " and " : "",
+           c->plain_port[0] ? "plain DICOM" : "");
+    return GW_EXIT_OK;
+}
+
+/* Run as root (to bind port 104, say), the service goes on as the
+ * configured user: its groups, then its group, then its user, and it
+ * checks that root cannot be taken back. */
+static int drop_privileges(const gw_config *c)
+{
+    if (geteuid() != 0 || !c->user[0])
+        return 0;
+    struct passwd *pw = getpwnam(c->user);
+    if (!pw) {
+        fprintf(stderr, "siren serve: user %s does not exist\n", c->user);
+        return -1;
+    }
+    if (initgroups(pw->pw_name, pw->pw_gid) < 0 ||
+        setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0 ||
+        setuid(0) == 0) {
+        fprintf(stderr, "siren serve: cannot become user %s: %s\n", c->user,
+                strerror(errno));
+        return -1;
+    }
+    gw_log(GW_LOG_INFO, "serve.user", "user=%s uid=%u gid=%u", c->user,
+           (unsigned)pw->pw_uid, (unsigned)pw->pw_gid);
+    return 0;
+}
+
+static int start_service(server *srv, serve_options *o)
 {
     const gw_config *c = srv->config;
     if (load_policies(srv, false) > 0)
         return GW_EXIT_FAILURE;
-    if (check_only) {
-        printf("%s: configuration OK: %zu site%s, %s%s%s\n", c->file,
-               c->site_count, c->site_count == 1 ? "" : "s",
-               c->tls_port[0] ? "DICOM-TLS" : "",
-               c->tls_port[0] && c->plain_port[0] ? " and " : "",
-               c->plain_port[0] ? "plain DICOM" : "");
-        return GW_EXIT_OK;
-    }
     dcm_error err = {0};
     if (gw_spool_open(&srv->spool, c->spool, &err) < 0) {
         fprintf(stderr, "siren serve: %s\n", err.message);
@@ -1266,17 +1294,20 @@ int gw_cmd_serve(int argc, char **argv)
     pthread_cond_init(&srv.changed, NULL);
     if (configure(&srv, &o) < 0)
         return GW_EXIT_FAILURE;
-    if (service) {
-        int rc = start_service(&srv, &o, check_only);
-        if (rc != 0 || check_only)
-            return rc;
-    }
-    remove_stale_temp_files(o.dir);
+    if (check_only)
+        return load_policies(&srv, false) ? GW_EXIT_FAILURE
+                                          : print_check(srv.config);
 
     int tls_fd = o.tls_port ? open_listener(&o, o.tls_port) : -1;
     int plain_fd = o.port ? open_listener(&o, o.port) : -1;
     if ((o.tls_port && tls_fd < 0) || (o.port && plain_fd < 0))
         return GW_EXIT_FAILURE;
+    /* The ports are bound: root is no longer needed. The spool, keys and
+     * policies are then opened as the user that will own them. */
+    if (service && (drop_privileges(srv.config) < 0 ||
+                    start_service(&srv, &o) != 0))
+        return GW_EXIT_FAILURE;
+    remove_stale_temp_files(o.dir);
     gw_install_signals(on_stop_signal, on_reload_signal);
     char ports[64] = "";
     size_t used = 0;

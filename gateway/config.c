@@ -51,6 +51,7 @@ static const setting settings[] = {
     {NULL, "spool", T_PATH, C(spool), 0, 0, 0, 1},
     {NULL, "spool-quota", T_BYTES, C(spool_quota), 0, 0, 0, 1},
     {NULL, "processors", T_INT, C(processors), 0, 256, 0, 1},
+    {NULL, "user", T_STRING, C(user), 0, 0, 0, 1},
 
     {"tls", "port", T_PORT, C(tls_port), 0, 0, 0, 1},
     {"tls", "certificate", T_PATH, C(tls_cert), 0, 0, 0, 1},

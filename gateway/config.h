@@ -44,6 +44,7 @@ typedef struct gw_config {
     gw_path spool;
     uint64_t spool_quota;     /* bytes; 0 = until the disk is full */
     int processors;           /* de-identification threads; 0 = cores */
+    char user[64];            /* started as root: run as this user */
 
     /* DICOM-TLS listener for sites. */
     char tls_port[16];        /* "" = none */
