@@ -21,6 +21,7 @@
 #include "config.h"
 #include "dicom.h"
 #include "forward.h"
+#include "hec.h"
 #include "metrics.h"
 #include "policy.h"
 #include "process.h"
@@ -1232,6 +1233,29 @@ static int drop_privileges(const gw_config *c)
     return 0;
 }
 
+/* The token is read from its file (a Docker secret) unless given. */
+static int start_hec(const gw_config *c, dcm_error *err)
+{
+    char token[256];
+    snprintf(token, sizeof token, "%s", c->hec_token);
+    if (!token[0]) {
+        FILE *f = fopen(c->hec_token_file, "re");
+        if (!f || !fgets(token, sizeof token, f)) {
+            if (f)
+                fclose(f);
+            return dcm_fail(err, DCM_E_IO, -1, "cannot read the HEC token "
+                            "from %s", c->hec_token_file);
+        }
+        fclose(f);
+        token[strcspn(token, "\r\n")] = '\0';
+    }
+    gw_hec_config hc = {.audit_file = c->audit_file, .url = c->hec_url,
+                        .token = token,
+                        .ca_file = c->hec_ca[0] ? c->hec_ca : NULL,
+                        .source = c->aet};
+    return gw_hec_start(&hc, err);
+}
+
 static int start_service(server *srv, serve_options *o)
 {
     const gw_config *c = srv->config;
@@ -1243,7 +1267,8 @@ static int start_service(server *srv, serve_options *o)
         return GW_EXIT_FAILURE;
     }
     o->dir = srv->dir = srv->spool.received;
-    if (c->audit_file[0] && gw_audit_start(c->audit_file, &err) < 0) {
+    if ((c->audit_file[0] && gw_audit_start(c->audit_file, &err) < 0) ||
+        (c->hec_url[0] && start_hec(c, &err) < 0)) {
         fprintf(stderr, "siren serve: %s\n", err.message);
         return GW_EXIT_FAILURE;
     }
@@ -1363,5 +1388,6 @@ int gw_cmd_serve(int argc, char **argv)
     gw_forward_stop(srv.forwarder, NULL);
     srv.forwarder = NULL;
     gw_audit_stop();
+    gw_hec_stop();
     return GW_EXIT_OK;
 }

@@ -85,6 +85,11 @@ static const setting settings[] = {
     {"archive", "connections", T_INT, C(archive_connections), 1, 64, 0, 1},
 
     {"audit", "file", T_PATH, C(audit_file), 0, 0, 0, 1},
+    {"audit", "splunk-hec-url", T_STRING, C(hec_url), 0, 0, 0, 1},
+    {"audit", "splunk-hec-token", T_STRING, C(hec_token), 0, 0, 0, 1},
+    {"audit", "splunk-hec-token-file", T_PATH, C(hec_token_file), 0, 0, 0,
+     1},
+    {"audit", "splunk-hec-ca", T_PATH, C(hec_ca), 0, 0, 0, 1},
     {"metrics", "port", T_PORT, C(metrics_port), 0, 0, 0, 1},
 
     {"limits", "max-associations", T_INT, C(max_associations), 1, 4096, 0, 1},
@@ -346,6 +351,10 @@ static int check_whole(const gw_config *c, const pol_conf_node *root,
             ? "archive { host, port, aet } are required"
         : c->archive_tls && !c->archive_ca[0]
             ? "archive tls needs the archive's CA: archive { ca }"
+        : c->hec_url[0] && (!c->audit_file[0] || !strcmp(c->audit_file, "-"))
+            ? "the Splunk collector ships the audit file: give audit { file }"
+        : c->hec_url[0] && !c->hec_token[0] && !c->hec_token_file[0]
+            ? "the Splunk collector needs splunk-hec-token(-file)"
             : NULL;
     if (problem)
         pol_diags_add(d, false, root->file, 0, 0,

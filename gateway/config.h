@@ -75,6 +75,9 @@ typedef struct gw_config {
     /* The audit trail: a file of JSON lines, "-" for standard output,
      * "" for none. */
     gw_path audit_file;
+    char hec_url[512];        /* Splunk HTTP Event Collector; "" none */
+    char hec_token[256];      /* its token, or read from hec_token_file */
+    gw_path hec_token_file, hec_ca;
     char metrics_port[16];    /* loopback HTTP /metrics, /healthz; "" none */
 
     /* Limits of the DICOM listeners. */

@@ -21,6 +21,10 @@ The instances are made here with pydicom and carry planted PHI. Checks:
      wait in the spool, and are delivered once Orthanc is back.
   5. a restart: instances left in the spool by a stopped gateway are
      delivered by the next one.
+  6. the audit trail: every instance received has its de-identification
+     (policy name, version, hash) and delivery recorded, or its
+     quarantine; the lines reach a stand-in Splunk HTTP Event Collector
+     that refuses the first posts; /metrics counts what happened.
 
 Usage:
   /usr/bin/python3 service_e2e.py --siren build/gateway/siren \\
@@ -32,6 +36,7 @@ run (a missing tool). About 30 s.
 """
 
 import argparse
+import http.server
 import json
 import os
 import re
@@ -39,6 +44,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import traceback
 import urllib.request
@@ -316,6 +322,65 @@ class Archive(tls_orthanc.Orthanc):
         return again
 
 
+class Collector:
+    """A stand-in for Splunk's HTTP Event Collector (Splunk is not a
+    Debian package): it answers 503 to the first posts (a collector that
+    is down), then 200, and keeps the events it accepted."""
+
+    def __init__(self, token, refuse_first=3):
+        self.events, self.refused, self.bad_auth = [], 0, 0
+        collector = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                if self.headers.get("Authorization") != f"Splunk {token}":
+                    collector.bad_auth += 1
+                    self.send_response(401)
+                elif collector.refused < refuse_first:
+                    collector.refused += 1
+                    self.send_response(503)
+                else:
+                    for line in body.decode().splitlines():
+                        collector.events.append(json.loads(line))
+                    self.send_response(200)
+                self.end_headers()
+                self.wfile.write(b'{"text":"Success","code":0}')
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                                      Handler)
+        self.url = (f"http://127.0.0.1:{self.server.server_address[1]}"
+                    "/services/collector/event")
+        threading.Thread(target=self.server.serve_forever,
+                         daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+
+
+def check_collector(checks, ctx):
+    """What the audit file holds up to the shipped offset reached the
+    collector, in order, through its refusals."""
+    collector = ctx["collector"]
+    with open(ctx["audit"] + ".hec-offset") as stream:
+        offset = int(stream.read())
+    with open(ctx["audit"], "rb") as stream:
+        shipped = stream.read(offset).decode().splitlines()
+    got = [json.dumps(e["event"], sort_keys=True) for e in collector.events
+           if e.get("sourcetype") == "siren:audit"]
+    want = [json.dumps(json.loads(line), sort_keys=True) for line in shipped]
+    checks.expect(collector.refused == 3, f"collector refusals: "
+                                          f"{collector.refused}")
+    checks.expect(not collector.bad_auth, "posts without the token")
+    checks.expect(len(want) > 20 and all(w in got for w in want),
+                  f"collector has {len(got)} events, the audit file "
+                  f"{len(want)} shipped lines")
+    checks.count("events shipped to the collector", len(got))
+
+
 def check_audit(checks, ctx):
     """Every instance received has its de-identification (policy name,
     version, hash) and its delivery recorded, or its quarantine; the
@@ -377,6 +442,7 @@ def run(checks, ctx):
     checks.expect(status == 0, f"siren serve exited with {status}")
     checks.scenario = "audit"
     check_audit(checks, ctx)
+    check_collector(checks, ctx)
     for log in ("serve", "serve-2"):
         path = os.path.join(ctx["work"], f"{log}.log")
         if os.path.exists(path):
@@ -416,6 +482,7 @@ def main():
         key = os.path.join(work, "pseudonym.key")
         with open(os.open(key, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
             f.write(os.urandom(32).hex())
+        ctx["collector"] = Collector("siren-test-token")
         ctx["archive"] = Archive(checks, processes, work, "orthanc")
         ctx["archive"].wait_started()
         ctx["env"] = dict(os.environ, SIREN_SPOOL=ctx["spool"],
@@ -428,7 +495,9 @@ def main():
                           SIREN_ARCHIVE_PORT=str(ctx["archive"].dicom_port),
                           SIREN_ARCHIVE_AET=tls_orthanc.ORTHANC_AET,
                           SIREN_AUDIT_FILE=ctx["audit"],
-                          SIREN_METRICS_PORT=str(ctx["metrics_port"]))
+                          SIREN_METRICS_PORT=str(ctx["metrics_port"]),
+                          SPLUNK_HEC_URL=ctx["collector"].url,
+                          SPLUNK_HEC_TOKEN="siren-test-token")
         run(checks, ctx)
         ctx["archive"].stop()
     except Exception as error:
