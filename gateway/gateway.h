@@ -21,6 +21,7 @@ int gw_cmd_serve(int argc, char **argv);
 int gw_cmd_policy(int argc, char **argv);
 int gw_cmd_apply(int argc, char **argv);
 int gw_cmd_diff(int argc, char **argv);
+int gw_cmd_spool(int argc, char **argv);
 
 /* Input files (files.c): calls fn for path if it is a file, or for every
  * file below it (in name order, hidden names left out, so that runs

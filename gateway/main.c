@@ -23,6 +23,7 @@ static const struct command commands[] = {
     {"policy", gw_cmd_policy, "check a policy, explain what it does"},
     {"send", gw_cmd_send, "send DICOM files with C-STORE"},
     {"serve", gw_cmd_serve, "receive C-STORE into a directory (DICOM-TLS, plain)"},
+    {"spool", gw_cmd_spool, "list, show, retry or purge what the spool holds"},
 };
 
 static void usage(FILE *out)
