@@ -10,12 +10,15 @@
  * it names a file in a stage, never a path. */
 #include "gateway.h"
 
+#include "audit.h"
+
 #include "config.h"
 #include "dicom.h"
 #include "spool.h"
 
 #include <errno.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -397,6 +400,17 @@ typedef struct spool_options {
 } spool_options;
 
 /* The spool folder from -c (the service's own setting) or --spool. */
+/* The service's audit file (from -c), where releases and deletions of
+ * held instances are recorded; "" when there is none. */
+static char audit_file[PATH_MAX];
+
+/* Who did it, for the audit trail. */
+static const char *operator_name(void)
+{
+    const struct passwd *pw = getpwuid(getuid());
+    return pw ? pw->pw_name : "unknown";
+}
+
 static bool spool_root(const spool_options *o, char *root, size_t size)
 {
     if (o->spool_dir) {
@@ -417,6 +431,8 @@ static bool spool_root(const spool_options *o, char *root, size_t size)
         fprintf(stderr, "siren spool: %s sets no spool\n", o->config);
     if (ok)
         snprintf(root, size, "%s", c->spool);
+    if (ok && c->audit_file[0] && strcmp(c->audit_file, "-") != 0)
+        snprintf(audit_file, sizeof audit_file, "%s", c->audit_file);
     free(c);
     return ok;
 }
@@ -906,6 +922,8 @@ static bool retry_one(const gw_spool *s, stage from, const char *name)
         fprintf(stderr, "siren spool: %s: %s (removed at the service's "
                 "next start)\n", hidden, strerror(errno));
     printf("%s: %s/ -> %s/\n", shown, stage_names[from], stage_names[to]);
+    gw_audit("spool.retried", "file", name, "from", stage_names[from], "to",
+             stage_names[to], "operator", operator_name(), NULL);
     return true;
 }
 
@@ -955,6 +973,8 @@ static bool purge_one(const gw_spool *s, stage st, const char *name)
     }
     printf("deleted %s/%s\n", stage_names[st],
            safe_text(name, safe, sizeof safe));
+    gw_audit("spool.purged", "file", name, "stage", stage_names[st],
+             "operator", operator_name(), NULL);
     return true;
 }
 
@@ -1122,6 +1142,13 @@ int gw_cmd_spool(int argc, char **argv)
                  : rc > 0 ? GW_EXIT_OK
                  : !open_spool(&o, &s) ? GW_EXIT_FAILURE
                  : -1;
+    /* Releasing or deleting held instances is on the record. */
+    dcm_error err = {0};
+    if (status < 0 && (o.cmd == CMD_RETRY || o.cmd == CMD_PURGE) &&
+        audit_file[0] && gw_audit_start(audit_file, &err) < 0) {
+        fprintf(stderr, "siren spool: %s\n", err.message);
+        status = GW_EXIT_FAILURE;
+    }
     if (status < 0)
         status = o.cmd == CMD_LIST && o.arg_count
                      ? list_stage(&s, (stage)stage_parse(o.args[0]))
@@ -1129,6 +1156,7 @@ int gw_cmd_spool(int argc, char **argv)
                  : o.cmd == CMD_SHOW  ? show(&s, o.args[0])
                  : o.cmd == CMD_RETRY ? retry(&s, &o)
                                       : purge(&s, &o);
+    gw_audit_stop();
     free(words);
     return status;
 }

@@ -37,6 +37,7 @@ Exit status: 0 every check passed, 1 a check failed. About 5 s.
 
 import argparse
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -451,6 +452,21 @@ def check_usage(checks, spool, work):
     done = subprocess.run([siren, "spool", "-c", config + ".missing", "list"],
                           capture_output=True)
     checks.expect(done.returncode == 1, "a missing configuration")
+    # Deleting a held instance is recorded in the service's audit trail.
+    audit = os.path.join(work, "audit.jsonl")
+    with open(config, "a", encoding="utf-8") as stream:
+        stream.write(f'audit\n  file "{audit}"\nend\n')
+    with open(spool.path("quarantine", "audited.dcm"), "wb") as stream:
+        stream.write(b"held")
+    status, _, err = spool.run("purge", "audited.dcm", config=config)
+    events = []
+    if os.path.exists(audit):
+        with open(audit, encoding="utf-8") as stream:
+            events = [json.loads(line) for line in stream]
+    checks.expect(status == 0 and any(e.get("event") == "spool.purged" and
+                                      e.get("file") == "audited.dcm" and
+                                      e.get("operator") for e in events),
+                  f"purge with -c: {status} {err}; audit {events}")
 
 
 # ---------------------------------------------------------------------------
