@@ -418,8 +418,12 @@ static uint16_t store_end(void *instance, bool complete, char comment[65])
         }
     }
     if (status == DCM_STATUS_SUCCESS) {
+        /* Under the lock: the main thread clears it before stopping the
+         * processors, so a wake never reaches a freed pool. */
+        pthread_mutex_lock(&c->srv->lock);
         if (c->srv->processor)
             gw_process_wake(c->srv->processor);
+        pthread_mutex_unlock(&c->srv->lock);
         c->stored++;
         c->bytes += in->bytes;
         gw_log(GW_LOG_INFO, "store.ok", "peer=%s%s%s sop_instance=%s "
@@ -1383,8 +1387,11 @@ int gw_cmd_serve(int argc, char **argv)
     /* What is in hand is finished; what waits in the spool stays there
      * for the next start. */
     gw_metrics_stop();
-    gw_process_stop(srv.processor);
+    pthread_mutex_lock(&srv.lock);
+    gw_processor *processor = srv.processor;
     srv.processor = NULL;
+    pthread_mutex_unlock(&srv.lock);
+    gw_process_stop(processor);
     gw_forward_stop(srv.forwarder, NULL);
     srv.forwarder = NULL;
     gw_audit_stop();

@@ -145,11 +145,17 @@ static bool parse_bytes(const pol_conf_node *n, uint64_t *out)
     char text[64];
     snprintf(text, sizeof text, "%s%s", n->args[0].text,
              n->arg_count > 1 ? n->args[1].text : "");
+    if (!text[0]) { /* an unset ${VAR:-}: no limit */
+        *out = 0;
+        return true;
+    }
     char *end;
     errno = 0;
     unsigned long long value = strtoull(text, &end, 10);
     if (end == text || errno || n->arg_count > 2)
         return false;
+    while (*end == ' ') /* "50 GiB" written as one string */
+        end++;
     for (size_t i = 0; i < sizeof units / sizeof *units; i++)
         if (strcmp(end, units[i].unit) == 0 &&
             value <= UINT64_MAX / units[i].factor) {

@@ -118,6 +118,13 @@ static void process_one(gw_processor *p, const char *name)
     dcm_file *f = gw_spool_path(path, sizeof path, s->received, "", name)
                       ? dcm_file_open(path, NULL, &err)
                       : NULL;
+    if (!f && access(path, F_OK) < 0 && errno == ENOENT) {
+        /* Gone since the listing: another thread processed it (a refill
+         * can list a name again while its thread finishes), or an
+         * operator moved it. Nothing to do. */
+        gw_log(GW_LOG_DEBUG, "instance.gone", "file=%s", name);
+        return;
+    }
     if (!f) {
         snprintf(why, sizeof why, "unreadable: %s", err.message);
         quarantine(p, name, why);
