@@ -261,6 +261,12 @@ anon_decision anon_decide(const pol_policy *p, const dcm_dataset *ds,
             return from_rule(&rules[i - 1], vr);
     if (dcm_tag_is_private(tag) && !dcm_tag_is_private_creator(tag))
         return decide_private(p, ds, tag);
+    return anon_decide_standard(p, tag, vr);
+}
+
+anon_decision anon_decide_standard(const pol_policy *p, uint32_t tag,
+                                   dcm_vr vr)
+{
     const anon_row *row = anon_table_find(tag);
     if (row)
         return anon_decide_row(row, pol_policy_options(p), vr);

@@ -25,21 +25,11 @@ static dcm_vr dictionary_vr(uint32_t tag)
     return e ? e->vr : DCM_VR_NONE;
 }
 
-/* The action the profile (table and options) takes for tag, ignoring the
- * policy's own lines. */
+/* The action the profile (table, options, mode) takes for tag, ignoring
+ * the policy's own lines. */
 static anon_decision profile_decision(const pol_policy *p, uint32_t tag)
 {
-    const anon_row *row = anon_table_find(tag);
-    if (row)
-        return anon_decide_row(row, pol_policy_options(p),
-                               dictionary_vr(tag));
-    anon_decision d = {.source = SRC_UNLISTED, .column = -1,
-                       .action = ACT_KEEP};
-    if (pol_policy_keep_list(p) && !anon_is_image_attribute(tag)) {
-        d.source = SRC_KEEP_LIST;
-        d.action = ACT_REMOVE;
-    }
-    return d;
+    return anon_decide_standard(p, tag, dictionary_vr(tag));
 }
 
 static void warn(pol_diags *diags, const pol_rule *rule, const char *hint,
@@ -306,7 +296,7 @@ static void explain_one(const pol_policy *p, const dcm_dataset *top,
                         uint32_t tag, FILE *out)
 {
     const dcm_dict_entry *e = dcm_dict_find(tag);
-    anon_decision d = anon_decide(p, top, tag, e ? e->vr : DCM_VR_NONE);
+    anon_decision d = anon_decide(p, top, tag, dictionary_vr(tag));
     print_decision(tag, e ? e->keyword : "?", &d, out);
     print_path_rules(p, tag, out);
 }
@@ -352,7 +342,7 @@ static void explain_all(const pol_policy *p, const dcm_dataset *top,
             continue;
         const dcm_dict_entry *e = dcm_dict_find(row->tag);
         anon_decision d =
-            anon_decide(p, top, row->tag, e ? e->vr : DCM_VR_NONE);
+            anon_decide(p, top, row->tag, dictionary_vr(row->tag));
         print_decision(row->tag, e ? e->keyword : row->name, &d, out);
     }
     fputs("\npolicy lines:\n", out);

@@ -74,6 +74,10 @@ anon_decision anon_decide(const pol_policy *p, const dcm_dataset *ds,
 /* In keep-list mode, the attributes that describe the image and survive
  * without a table row or a policy line. */
 bool anon_is_image_attribute(uint32_t tag);
+/* Rules 3 and 4 alone (no policy line, no private rule): what the
+ * profile and the mode do with a standard attribute. */
+anon_decision anon_decide_standard(const pol_policy *p, uint32_t tag,
+                                   dcm_vr vr);
 const char *anon_action_name(anon_action action);
 
 /* ---- keyed pseudonyms (pseudo.c) ------------------------------------------ */
