@@ -1,5 +1,6 @@
 /* audit.c - the audit trail (audit.h): a queue of lines and the thread
- * that appends them to the file, a batch at a time, each batch synced. */
+ * that appends them to the file as they come, and syncs the file at most
+ * every AUDIT_SYNC_MS. */
 #include "audit.h"
 
 #include "gateway.h"
@@ -16,6 +17,11 @@
 #include <unistd.h>
 
 #define AUDIT_LINE_MAX 4096
+/* Lines are written at once (a killed process loses none that was
+ * written: the kernel has them); the file is synced at most this often,
+ * so that the audit's flushes do not crowd the spool's on the disk. A
+ * power failure may lose the lines of the last AUDIT_SYNC_MS. */
+#define AUDIT_SYNC_MS 200
 
 static struct {
     pthread_mutex_t lock;   /* guards all that follows */
@@ -26,12 +32,32 @@ static struct {
     char **queue;           /* a ring of GW_AUDIT_QUEUE lines */
     size_t head, count;
     pthread_mutex_t write_lock; /* one writer of the file at a time */
+    bool unsynced;              /* lines written since the last sync */
+    struct timespec last_sync;
 } audit = {.lock = PTHREAD_MUTEX_INITIALIZER,
            .more = PTHREAD_COND_INITIALIZER,
            .write_lock = PTHREAD_MUTEX_INITIALIZER, .fd = -1};
 
-/* Appends lines to the file and syncs once for all of them. */
-static void write_lines(char **lines, size_t count)
+static int64_t ms_since(const struct timespec *then)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (int64_t)(now.tv_sec - then->tv_sec) * 1000 +
+           (now.tv_nsec - then->tv_nsec) / 1000000;
+}
+
+/* Under write_lock. */
+static void sync_file(void)
+{
+    if (audit.fd != STDOUT_FILENO && audit.unsynced)
+        fdatasync(audit.fd);
+    audit.unsynced = false;
+    clock_gettime(CLOCK_MONOTONIC, &audit.last_sync);
+}
+
+/* Appends lines to the file; syncs if sync_now or if the last sync is
+ * AUDIT_SYNC_MS old. */
+static void write_lines(char **lines, size_t count, bool sync_now)
 {
     pthread_mutex_lock(&audit.write_lock);
     for (size_t i = 0; i < count; i++) {
@@ -48,12 +74,53 @@ static void write_lines(char **lines, size_t count)
             done += (size_t)n;
         }
     }
-    if (audit.fd != STDOUT_FILENO)
-        fdatasync(audit.fd);
+    audit.unsynced = true;
+    if (sync_now || ms_since(&audit.last_sync) >= AUDIT_SYNC_MS)
+        sync_file();
     pthread_mutex_unlock(&audit.write_lock);
 }
 
-#define BATCH 256 /* lines per write and sync */
+/* Syncs what was written if it waited long enough, else returns how many
+ * ms it may still wait (-1: nothing waits). */
+static int64_t sync_if_due(void)
+{
+    pthread_mutex_lock(&audit.write_lock);
+    int64_t wait = -1;
+    if (audit.unsynced) {
+        wait = AUDIT_SYNC_MS - ms_since(&audit.last_sync);
+        if (wait <= 0)
+            sync_file();
+    }
+    pthread_mutex_unlock(&audit.write_lock);
+    return wait > 0 ? wait : -1;
+}
+
+/* Waits for a line or stop; meanwhile syncs what was written when due. */
+static void wait_for_lines(void)
+{
+    while (audit.count == 0 && !audit.stopping) {
+        pthread_mutex_unlock(&audit.lock);
+        int64_t wait = sync_if_due();
+        pthread_mutex_lock(&audit.lock);
+        if (audit.count || audit.stopping)
+            break;
+        if (wait < 0) {
+            pthread_cond_wait(&audit.more, &audit.lock);
+            continue;
+        }
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += wait / 1000;
+        until.tv_nsec += (wait % 1000) * 1000000;
+        if (until.tv_nsec >= 1000000000) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&audit.more, &audit.lock, &until);
+    }
+}
+
+#define BATCH 256 /* lines per write */
 
 static void *run_writer(void *arg)
 {
@@ -61,8 +128,7 @@ static void *run_writer(void *arg)
     char *batch[BATCH];
     pthread_mutex_lock(&audit.lock);
     for (;;) {
-        while (audit.count == 0 && !audit.stopping)
-            pthread_cond_wait(&audit.more, &audit.lock);
+        wait_for_lines();
         if (audit.count == 0)
             break;
         size_t n = 0;
@@ -72,12 +138,15 @@ static void *run_writer(void *arg)
             audit.count--;
         }
         pthread_mutex_unlock(&audit.lock);
-        write_lines(batch, n);
+        write_lines(batch, n, false);
         for (size_t i = 0; i < n; i++)
             free(batch[i]);
         pthread_mutex_lock(&audit.lock);
     }
     pthread_mutex_unlock(&audit.lock);
+    pthread_mutex_lock(&audit.write_lock);
+    sync_file();
+    pthread_mutex_unlock(&audit.write_lock);
     return NULL;
 }
 
@@ -97,6 +166,8 @@ int gw_audit_start(const char *path, dcm_error *err)
     }
     pthread_mutex_lock(&audit.lock);
     audit.fd = fd;
+    audit.unsynced = false;
+    clock_gettime(CLOCK_MONOTONIC, &audit.last_sync);
     audit.queue = queue;
     audit.head = audit.count = 0;
     audit.stopping = false;
@@ -167,7 +238,7 @@ void gw_audit(const char *event, ...)
     pthread_mutex_unlock(&audit.lock);
     /* The queue is full: the disk is slower than the events. Wait for it
      * rather than lose the record. */
-    write_lines(&line, 1);
+    write_lines(&line, 1, true);
     free(line);
 }
 

@@ -9,11 +9,15 @@
  *    "site":"site-a","policy":"basic","policy_version":"1",...}
  *
  * Events are queued and written by a thread of their own, so that a slow
- * disk does not hold up an association; each batch is fdatasync'ed. The
+ * disk does not hold up an association: each line is written as it comes
+ * (a killed gateway loses none written), and the file fdatasync'ed at
+ * most every 200 ms (a power failure may lose the last 200 ms). The
  * queue holds GW_AUDIT_QUEUE events; beyond that the caller writes its
  * event itself and waits for the disk: a record is never dropped.
- * Not built yet: the PS3.15 A.5 DICOM audit messages to syslog and the
- * Splunk HTTP Event Collector sink.
+ * The file is also the spool of the sinks that ship it elsewhere, each
+ * from an offset of its own (tail.h): Splunk's HTTP Event Collector
+ * (hec.h) and a syslog collector, as PS3.15 A.5 DICOM audit messages
+ * (audit_syslog.h, audit_a5.h).
  */
 #ifndef SIREN_GW_AUDIT_H
 #define SIREN_GW_AUDIT_H

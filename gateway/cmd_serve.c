@@ -12,12 +12,18 @@
  * one is closed (a refusal would cost a handshake first). A thread per
  * association keeps each DICOM conversation a plain sequence of blocking
  * calls, each bounded by a timeout, so one slow or hostile peer holds one
- * thread and nothing else. SIGHUP reloads certificates, key and CRLs for
- * new connections; established ones keep what they started with. */
+ * thread and nothing else.
+ *
+ * Who may send and under which rules (sites, policies, TLS context,
+ * limits) is one table (sites.h) that SIGHUP rebuilds - from the
+ * configuration file under the service, from the options' files under
+ * serve --dir - and swaps in whole for new connections; established ones
+ * keep the table they started with. */
 #include "gateway.h"
 
 #include "anon.h"
 #include "audit.h"
+#include "audit_syslog.h"
 #include "config.h"
 #include "dicom.h"
 #include "forward.h"
@@ -25,6 +31,7 @@
 #include "metrics.h"
 #include "policy.h"
 #include "process.h"
+#include "sites.h"
 #include "spool.h"
 #include "tls.h"
 
@@ -49,37 +56,22 @@
 #define REFUSERS 8              /* threads answering "too many" at once */
 #define REFUSAL_WAIT_MS 3000    /* how long a refuser waits for the request */
 #define TEMP_PREFIX ".incoming-" /* a file being received */
-#define MAX_SITES 64
-#define MAX_SITE_AETS 16
-#define MAX_LIST 64
-
-/* A site: how its certificate is recognised, which calling AE titles it
- * may use. */
-typedef struct site {
-    char name[64];
-    tls_match match;
-    size_t aet_count;
-    char aets[MAX_SITE_AETS][DCM_AE_TITLE_MAX + 1];
-} site;
+#define MAX_SITES GW_MAX_SITES
+#define MAX_LIST GW_MAX_PLAIN_AETS
 
 typedef struct server {
     const char *dir;
-    dcm_scp_config scp;           /* each association gets a copy */
-    const char **allowed_calling; /* plain listener; NULL: any */
-    size_t allowed_count;
-    site sites[MAX_SITES];        /* TLS listener */
-    size_t site_count;
-    int max_associations, max_handshakes, handshake_timeout_ms;
-    tls_server_config tls_config; /* kept for SIGHUP */
+    dcm_scp_config scp;           /* each association gets a copy, with
+                                     its table's AE title and limits */
     pthread_mutex_t lock;         /* guards what follows */
     pthread_cond_t changed;
     int active, refusing, handshaking;
-    tls_context *tls;             /* for new connections */
+    gw_sites *sites;              /* for new connections */
     atomic_uint next_file;
-    /* The gateway service (serve -c): a policy per site, in the order of
-     * sites[], then the plain listener's; the spool and its processors. */
+    /* The gateway service (serve -c): its configuration as started (what
+     * a reload cannot change comes from here), the spool and its
+     * processors. */
     const gw_config *config;      /* NULL for serve --dir */
-    pol_slot policies[MAX_SITES + 1];
     gw_spool spool;
     gw_processor *processor;
     gw_forwarder *forwarder;
@@ -106,8 +98,9 @@ typedef struct connection {
     int fd;
     bool tls;
     char peer[64];
+    gw_sites *table;              /* the rules it started under */
     const tls_identity *identity; /* TLS: the verified certificate */
-    const site *site;             /* TLS: the site it proved to be */
+    const gw_site *site;          /* TLS: the site it proved to be */
     char calling_ae[DCM_AE_TITLE_MAX + 1];
     char called_ae[DCM_AE_TITLE_MAX + 1];
     unsigned stored, refused;
@@ -151,34 +144,18 @@ static void security_alert(const connection *c, const char *reason)
 
 /* ---- who may associate -------------------------------------------------------------- */
 
-static const site *site_of_ae(const server *srv, const char *ae)
-{
-    for (size_t i = 0; i < srv->site_count; i++)
-        for (size_t j = 0; j < srv->sites[i].aet_count; j++)
-            if (strcmp(srv->sites[i].aets[j], ae) == 0)
-                return &srv->sites[i];
-    return NULL;
-}
-
 /* TLS: the calling AE title must be a site's, and the certificate that
  * site's. Plain: the calling AE title must be allowed, if a list is set. */
 static int check_peer(void *ctx, const dcm_assoc_info *rq,
                       const dcm_transport *t, dcm_reject *rj)
 {
     connection *c = ctx;
-    const server *srv = c->srv;
     *rj = (dcm_reject){DCM_RJ_PERMANENT, DCM_RJ_SOURCE_USER,
                        DCM_RJ_CALLING_AE_NOT_RECOGNIZED};
     char reason[200];
-    if (!c->tls) {
-        if (!srv->allowed_calling)
-            return 0;
-        for (size_t i = 0; i < srv->allowed_count; i++)
-            if (strcmp(rq->calling_ae, srv->allowed_calling[i]) == 0)
-                return 0;
-        return -1;
-    }
-    const site *s = site_of_ae(srv, rq->calling_ae);
+    if (!c->tls)
+        return gw_sites_plain_allows(c->table, rq->calling_ae) ? 0 : -1;
+    const gw_site *s = gw_sites_by_ae(c->table, rq->calling_ae);
     if (!s) {
         snprintf(reason, sizeof reason, "calling AE title %s belongs to no "
                  "site", rq->calling_ae);
@@ -303,22 +280,17 @@ static int store_begin(void *ctx, const dcm_assoc *a, const dcm_command *rq,
     return 0;
 }
 
-/* For the metrics: the site's index, site_count for the plain listener. */
+/* For the metrics: the slot of the site, or of the plain listener. */
 static size_t site_index(const connection *c)
 {
-    return c->site ? (size_t)(c->site - c->srv->sites) : c->srv->site_count;
+    return c->site ? c->site->metrics_slot : c->table->plain_metrics_slot;
 }
 
-/* The policy of the connection's site (or of the plain listener) under
- * the gateway service; NULL for serve --dir. */
-static pol_slot *policy_slot(connection *c)
+/* The policy of the connection's site (or of the plain listener) in the
+ * table it started under; NULL for serve --dir. Borrowed from the table. */
+static pol_policy *connection_policy(const connection *c)
 {
-    server *srv = c->srv;
-    if (!srv->config)
-        return NULL;
-    if (c->site)
-        return &srv->policies[c->site - srv->sites];
-    return &srv->policies[srv->site_count];
+    return c->site ? c->site->policy : c->table->plain_policy;
 }
 
 /* The policy's reject lines, on the header as received, before Success:
@@ -328,8 +300,7 @@ static pol_slot *policy_slot(connection *c)
 static uint16_t filter_header(incoming *in, const dcm_dataset *ds,
                               char comment[65])
 {
-    pol_slot *slot = policy_slot(in->conn);
-    pol_policy *p = slot ? pol_slot_acquire(slot) : NULL;
+    pol_policy *p = connection_policy(in->conn);
     char reason[512];
     uint16_t status = DCM_STATUS_SUCCESS;
     if (p && pol_policy_filter(p, ds, reason, sizeof reason) == POL_REJECT) {
@@ -351,7 +322,6 @@ static uint16_t filter_header(incoming *in, const dcm_dataset *ds,
                  "policy", pol_policy_name(p), "policy_version", version,
                  "reason", reason, NULL);
     }
-    pol_policy_unref(p);
     return status;
 }
 
@@ -472,22 +442,21 @@ static size_t accepted_contexts(const dcm_assoc_info *info)
 static dcm_transport *handshake(connection *c, dcm_error *err)
 {
     server *srv = c->srv;
+    const gw_sites *table = c->table;
     pthread_mutex_lock(&srv->lock);
-    bool room = srv->handshaking < srv->max_handshakes;
+    bool room = srv->handshaking < table->max_handshakes;
     if (room)
         srv->handshaking++;
-    tls_context *ctx = room ? tls_context_ref(srv->tls) : NULL;
     pthread_mutex_unlock(&srv->lock);
     if (!room) {
         close(c->fd);
         err->code = DCM_E_LIMIT;
         snprintf(err->message, sizeof err->message, "more than %d TLS "
-                 "handshakes at once", srv->max_handshakes);
+                 "handshakes at once", table->max_handshakes);
         return NULL;
     }
-    dcm_transport *t = tls_accept(ctx, c->fd, c->peer,
-                                  srv->handshake_timeout_ms, err);
-    tls_context_unref(ctx);
+    dcm_transport *t = tls_accept(table->tls, c->fd, c->peer,
+                                  table->handshake_timeout_ms, err);
     finish(srv, &srv->handshaking);
     return t;
 }
@@ -530,6 +499,8 @@ static void serve_association(connection *c, dcm_transport *t)
 {
     dcm_error err = {0};
     dcm_scp_config scp = c->srv->scp;
+    scp.ae_title = c->table->aet;
+    scp.limits = c->table->limits;
     scp.check_ctx = c;
     dcm_assoc *a = dcm_assoc_accept(t, &scp, &err);
     if (!a) {
@@ -575,6 +546,7 @@ static void *run_association(void *arg)
     if (c->tls)
         tls_thread_done();
     finish(c->srv, &c->srv->active);
+    gw_sites_unref(c->table);
     free(c);
     return NULL;
 }
@@ -588,14 +560,15 @@ static void *run_refusal(void *arg)
                      DCM_RJ_LOCAL_LIMIT_EXCEEDED};
     /* A refusal slot is held only briefly: a peer that does not send its
      * request soon is not worth an answer. */
-    dcm_net_limits limits = c->srv->scp.limits;
+    dcm_net_limits limits = c->table->limits;
     if (limits.artim_timeout_ms > REFUSAL_WAIT_MS)
         limits.artim_timeout_ms = REFUSAL_WAIT_MS;
     if (t)
         dcm_assoc_refuse(t, &rj, &limits);
     gw_log(GW_LOG_WARN, "assoc.refused", "peer=%s reason=\"more than %d "
-           "associations\"", c->peer, c->srv->max_associations);
+           "associations\"", c->peer, c->table->max_associations);
     finish(c->srv, &c->srv->refusing);
+    gw_sites_unref(c->table);
     free(c);
     return NULL;
 }
@@ -613,6 +586,7 @@ static void start_thread(connection *c, void *(*run)(void *), int *counter)
         gw_log(GW_LOG_ERROR, "thread.failed", "peer=%s", c->peer);
         close(c->fd);
         finish(c->srv, counter);
+        gw_sites_unref(c->table);
         free(c);
     }
     pthread_attr_destroy(&attr);
@@ -628,9 +602,10 @@ static void dispatch(server *srv, int fd, const char *peer, bool tls)
     *c = (connection){.srv = srv, .fd = fd, .tls = tls};
     snprintf(c->peer, sizeof c->peer, "%s", peer);
     pthread_mutex_lock(&srv->lock);
-    int *counter = srv->active < srv->max_associations ? &srv->active
-                   : !tls && srv->refusing < REFUSERS  ? &srv->refusing
-                                                       : NULL;
+    c->table = gw_sites_ref(srv->sites);
+    int *counter = srv->active < c->table->max_associations ? &srv->active
+                   : !tls && srv->refusing < REFUSERS        ? &srv->refusing
+                                                             : NULL;
     if (counter)
         (*counter)++;
     pthread_mutex_unlock(&srv->lock);
@@ -642,6 +617,7 @@ static void dispatch(server *srv, int fd, const char *peer, bool tls)
         gw_log(GW_LOG_WARN, "assoc.dropped", "peer=%s reason=\"overloaded\"",
                peer);
         close(fd);
+        gw_sites_unref(c->table);
         free(c);
     }
 }
@@ -673,26 +649,6 @@ static void wait_for_associations(server *srv, int seconds)
            pthread_cond_timedwait(&srv->changed, &srv->lock, &until) == 0)
         ;
     pthread_mutex_unlock(&srv->lock);
-}
-
-/* SIGHUP: certificates, key and CRLs are read again; if that fails the
- * old ones stay in use. */
-static void reload_tls(server *srv)
-{
-    dcm_error err = {0};
-    tls_context *fresh = tls_server_context_new(&srv->tls_config, &err);
-    if (!fresh) {
-        gw_log(GW_LOG_ERROR, "tls.reload_failed", "reason=\"%s\" "
-               "(the previous certificates stay in use)", err.message);
-        return;
-    }
-    pthread_mutex_lock(&srv->lock);
-    tls_context *old = srv->tls;
-    srv->tls = fresh;
-    pthread_mutex_unlock(&srv->lock);
-    tls_context_unref(old);
-    gw_log(GW_LOG_INFO, "tls.reloaded", "cert=%s crls=%zu",
-           srv->tls_config.cert_file, srv->tls_config.crl_count);
 }
 
 /* ---- the command ------------------------------------------------------------------ */
@@ -867,7 +823,7 @@ static int parse_serve_options(int argc, char **argv, serve_options *o)
 }
 
 /* 'NAME|MATCH|AE[,AE...]' into a site. */
-static int parse_site(const char *text, site *s)
+static int parse_site(const char *text, gw_site *s)
 {
     char copy[1024];
     if (snprintf(copy, sizeof copy, "%s", text) >= (int)sizeof copy)
@@ -889,55 +845,76 @@ static int parse_site(const char *text, site *s)
     s->aet_count = 0;
     for (char *save = NULL, *ae = strtok_r(aets, ",", &save); ae;
          ae = strtok_r(NULL, ",", &save)) {
-        if (strlen(ae) > DCM_AE_TITLE_MAX || s->aet_count == MAX_SITE_AETS)
+        if (strlen(ae) > DCM_AE_TITLE_MAX || s->aet_count == GW_MAX_SITE_AETS)
             return -1;
         memcpy(s->aets[s->aet_count++], ae, strlen(ae) + 1);
     }
+    s->metrics_slot = gw_metrics_slot(s->name);
     return s->aet_count ? 0 : -1;
 }
 
-/* The server's configuration from the options; TLS context made. */
-static int configure(server *srv, serve_options *o)
+/* serve --dir: the table from the options, the certificate files read
+ * now (again at each SIGHUP). NULL after saying why on stderr. */
+static gw_sites *table_from_options(const serve_options *o)
 {
-    srv->dir = o->dir;
-    srv->max_associations = o->max_associations;
-    srv->max_handshakes = o->max_handshakes;
-    srv->handshake_timeout_ms = o->handshake_timeout_s * 1000;
-    srv->scp.ae_title = o->aet;
-    srv->scp.check = check_peer;
-    dcm_net_limits_default(&srv->scp.limits);
-    srv->scp.limits.max_pdu_bytes = o->max_pdu;
-    srv->scp.limits.dimse_timeout_ms = o->timeout_s * 1000;
-    srv->scp.limits.idle_timeout_ms = o->idle_timeout_s * 1000;
-    srv->scp.limits.artim_timeout_ms = o->artim_timeout_s * 1000;
-    if (o->allowed_count) {
-        srv->allowed_calling = o->allowed;
-        srv->allowed_count = o->allowed_count;
-    }
-    if (o->syntax_count) {
-        srv->scp.ts_preference = o->syntaxes;
-        srv->scp.ts_preference_count = o->syntax_count;
-    }
+    gw_sites *t = gw_sites_new();
+    if (!t)
+        return NULL;
+    snprintf(t->aet, sizeof t->aet, "%s", o->aet);
+    t->limits.max_pdu_bytes = o->max_pdu;
+    t->limits.dimse_timeout_ms = o->timeout_s * 1000;
+    t->limits.idle_timeout_ms = o->idle_timeout_s * 1000;
+    t->limits.artim_timeout_ms = o->artim_timeout_s * 1000;
+    t->max_associations = o->max_associations;
+    t->max_handshakes = o->max_handshakes;
+    t->handshake_timeout_ms = o->handshake_timeout_s * 1000;
+    for (size_t i = 0; i < o->allowed_count; i++)
+        snprintf(t->plain_calling[i], sizeof t->plain_calling[i], "%s",
+                 o->allowed[i]);
+    t->plain_calling_count = o->allowed_count;
     for (size_t i = 0; i < o->site_count; i++)
-        if (parse_site(o->sites[i], &srv->sites[srv->site_count++]) < 0) {
+        if (parse_site(o->sites[i], &t->sites[t->count++]) < 0) {
             fprintf(stderr, "siren serve: --site '%s' is not 'NAME|MATCH|"
                             "AE[,AE...]'\n", o->sites[i]);
-            return -1;
+            gw_sites_unref(t);
+            return NULL;
         }
     if (!o->tls_port)
-        return 0;
-    srv->tls_config = (tls_server_config){
+        return t;
+    tls_server_config tc = {
         .profile = (tls_profile)tls_profile_parse(o->profile),
         .cert_file = o->cert, .key_file = o->key, .ca_file = o->sites_ca,
         .crl_files = o->crls, .crl_count = o->crl_count,
         .pinned_spki = o->pins, .pinned_count = o->pin_count};
     dcm_error err = {0};
-    srv->tls = tls_server_context_new(&srv->tls_config, &err);
-    if (!srv->tls) {
+    if (!(t->tls = tls_server_context_new(&tc, &err))) {
         fprintf(stderr, "siren serve: %s\n", err.message);
-        return -1;
+        gw_sites_unref(t);
+        return NULL;
     }
-    return 0;
+    return t;
+}
+
+/* What every association starts from; its table adds the AE title and
+ * the limits. */
+static void configure(server *srv, const serve_options *o)
+{
+    srv->dir = o->dir;
+    srv->scp.check = check_peer;
+    if (o->syntax_count) {
+        srv->scp.ts_preference = o->syntaxes;
+        srv->scp.ts_preference_count = o->syntax_count;
+    }
+}
+
+/* Puts t (the caller's reference) in place of the current table. */
+static void swap_table(server *srv, gw_sites *t)
+{
+    pthread_mutex_lock(&srv->lock);
+    gw_sites *old = srv->sites;
+    srv->sites = t;
+    pthread_mutex_unlock(&srv->lock);
+    gw_sites_unref(old);
 }
 
 static int open_listener(const serve_options *o, const char *port)
@@ -961,7 +938,9 @@ static void measure_spool(server *srv)
     uint64_t free_bytes = statvfs(srv->spool.root, &fs) == 0
                               ? (uint64_t)fs.f_bavail * fs.f_frsize
                               : UINT64_MAX;
-    uint64_t quota = srv->config->spool_quota;
+    pthread_mutex_lock(&srv->lock);
+    uint64_t quota = srv->sites->spool_quota;
+    pthread_mutex_unlock(&srv->lock);
     bool full = free_bytes < SPOOL_MIN_FREE ||
                 (quota && gw_spool_usage(&srv->spool) >= quota);
     if (full != atomic_load(&srv->spool_full))
@@ -974,10 +953,8 @@ static void measure_spool(server *srv)
 
 /* ---- the gateway service: serve -c FILE -------------------------------------------- */
 
-/* Site specifications ('NAME|MATCH|AE,AE') for parse_site, and the
- * other options, from the configuration. */
-static char site_specs[MAX_SITES][1024];
-
+/* The listeners' options from the configuration (the table holds the
+ * rest). */
 static void options_from_config(const gw_config *c, serve_options *o)
 {
     *o = (serve_options){
@@ -990,21 +967,6 @@ static void options_from_config(const gw_config *c, serve_options *o)
         .artim_timeout_s = c->artim_timeout_s,
         .max_handshakes = c->max_handshakes,
         .handshake_timeout_s = c->handshake_timeout_s, .max_pdu = c->max_pdu};
-    for (size_t i = 0; i < c->crl_count; i++)
-        o->crls[o->crl_count++] = c->crls[i];
-    for (size_t i = 0; i < c->pin_count; i++)
-        o->pins[o->pin_count++] = c->pins[i];
-    for (size_t i = 0; i < c->plain_calling_count; i++)
-        o->allowed[o->allowed_count++] = c->plain_calling[i];
-    for (size_t i = 0; i < c->site_count; i++) {
-        const gw_site_config *sc = &c->sites[i];
-        size_t n = (size_t)snprintf(site_specs[i], sizeof site_specs[i],
-                                    "%s|%s|", sc->name, sc->match);
-        for (size_t j = 0; j < sc->aet_count && n < sizeof site_specs[i]; j++)
-            n += (size_t)snprintf(site_specs[i] + n, sizeof site_specs[i] - n,
-                                  "%s%s", j ? "," : "", sc->aets[j]);
-        o->sites[o->site_count++] = site_specs[i];
-    }
 }
 
 static void print_diags(const pol_diags *d)
@@ -1016,74 +978,80 @@ static void print_diags(const pol_diags *d)
     }
 }
 
-/* Compiles a policy with the engine's checks; NULL after adding the
- * errors to diags. */
-static pol_policy *compile_policy(const char *path, pol_diags *diags)
+/* The current policy of the site an instance came from (site_name NULL:
+ * the plain listener's), for the processor: a reference it drops. */
+static pol_policy *policy_for_site(void *ctx, const char *site_name)
 {
-    size_t errors = diags->errors;
-    pol_policy *p = pol_policy_load(path, pol_lookup_env, NULL, diags);
+    server *srv = ctx;
+    pthread_mutex_lock(&srv->lock);
+    const gw_sites *t = srv->sites;
+    const gw_site *s = site_name ? gw_sites_by_name(t, site_name) : NULL;
+    pol_policy *p = !site_name ? t->plain_policy : s ? s->policy : NULL;
     if (p)
-        anon_check(p, diags);
-    if (p && diags->errors != errors) {
-        pol_policy_unref(p);
-        p = NULL;
-    }
+        pol_policy_ref(p);
+    pthread_mutex_unlock(&srv->lock);
     return p;
 }
 
-/* The policy file of slot index: a site's, or the plain listener's. */
-static const char *policy_file(const gw_config *c, size_t index)
+/* SIGHUP under the service: the configuration file read again and the
+ * whole table rebuilt from it. NULL (logged) if anything fails: the
+ * running table stays. */
+static gw_sites *reload_config(const server *srv)
 {
-    return index < c->site_count ? c->sites[index].policy : c->plain_policy;
+    const gw_config *running = srv->config;
+    gw_config *fresh = calloc(1, sizeof *fresh);
+    pol_diags diags = {0};
+    int rc = fresh ? gw_config_load(running->file, fresh, &diags) : -1;
+    print_diags(&diags);
+    pol_diags_free(&diags);
+    dcm_error err = {0};
+    gw_sites *t = NULL;
+    char names[512];
+    if (rc < 0)
+        snprintf(err.message, sizeof err.message, "%.200s has errors",
+                 running->file);
+    else if ((running->tls_port[0] && !fresh->tls_port[0]) ||
+             (running->plain_port[0] && !fresh->plain_port[0]))
+        snprintf(err.message, sizeof err.message, "a reload cannot close a "
+                 "listener; restart for that");
+    else if ((t = gw_sites_load(fresh, &err)) &&
+             gw_config_restart_changes(running, fresh, names, sizeof names))
+        gw_log(GW_LOG_WARN, "config.restart_needed", "settings=\"%s\" "
+               "(changed in the file; the running values stay until a "
+               "restart)", names);
+    if (!t)
+        gw_log(GW_LOG_ERROR, "config.reload_failed", "file=%s reason=\"%s\" "
+               "(the running configuration stays in force)", running->file,
+               err.message);
+    free(fresh);
+    return t;
 }
 
-/* Compiles every policy; on reload (slots already set) swaps in those
- * that compile and keeps the old ones of those that do not. Returns the
- * number that failed. */
-static size_t load_policies(server *srv, bool reload)
+/* SIGHUP. Anything failing leaves the current table in force. The
+ * forwarder reads its archive credentials again either way. */
+static void reload(server *srv, const serve_options *o)
 {
-    const gw_config *c = srv->config;
-    size_t failed = 0;
-    for (size_t i = 0; i <= c->site_count; i++) {
-        const char *path = policy_file(c, i);
-        if (!path[0]) {
-            if (!reload)
-                pol_slot_init(&srv->policies[i], NULL);
-            continue;
-        }
-        pol_diags diags = {0};
-        pol_policy *p = compile_policy(path, &diags);
-        print_diags(&diags);
-        pol_diags_free(&diags);
-        if (!p) {
-            failed++;
-            gw_log(GW_LOG_ERROR, "policy.failed", "file=%s", path);
-            if (!reload)
-                pol_slot_init(&srv->policies[i], NULL);
-            continue;
-        }
-        gw_log(GW_LOG_INFO, reload ? "policy.reloaded" : "policy.loaded",
-               "file=%s policy=%s version=%u policy_sha256=%s for=%s", path,
-               pol_policy_name(p), pol_policy_version(p), pol_policy_hash(p),
-               i < c->site_count ? c->sites[i].name : "(plain)");
-        if (reload)
-            pol_slot_swap(&srv->policies[i], p);
-        else
-            pol_slot_init(&srv->policies[i], p);
+    dcm_error err = {0};
+    if (srv->forwarder && gw_forward_reload(srv->forwarder, &err) < 0)
+        gw_log(GW_LOG_ERROR, "forward.reload_failed", "reason=\"%s\" (the "
+               "archive credentials in use stay)", err.message);
+    gw_sites *t = srv->config ? reload_config(srv) : table_from_options(o);
+    if (!t) {
+        if (!srv->config)
+            gw_log(GW_LOG_ERROR, "tls.reload_failed", "(the previous "
+                   "certificates stay in use)");
+        return;
     }
-    return failed;
-}
-
-static pol_slot *policy_for_site(void *ctx, const char *site_name)
-{
-    server *srv = ctx;
-    if (!site_name)
-        return srv->config->plain_port[0] ? &srv->policies[srv->site_count]
-                                           : NULL;
-    for (size_t i = 0; i < srv->site_count; i++)
-        if (strcmp(srv->sites[i].name, site_name) == 0)
-            return &srv->policies[i];
-    return NULL;
+    size_t sites = t->count;
+    bool tls = t->tls != NULL;
+    swap_table(srv, t);
+    if (tls)
+        gw_log(GW_LOG_INFO, "tls.reloaded", "cert=%s crls=%zu",
+               srv->config ? srv->config->tls_cert : o->cert,
+               srv->config ? srv->config->crl_count : o->crl_count);
+    if (srv->config)
+        gw_log(GW_LOG_INFO, "config.reloaded", "file=%s sites=%zu",
+               srv->config->file, sites);
 }
 
 /* The processor put an instance into outgoing/. */
@@ -1097,17 +1065,23 @@ static void wake_forwarder(void *ctx)
 static gw_forwarder *start_forwarder(server *srv, dcm_error *err)
 {
     const gw_config *c = srv->config;
+    bool rest = c->archive_url[0] != '\0';
     gw_forward_config fc = {
         .outgoing_dir = srv->spool.outgoing, .failed_dir = srv->spool.failed,
+        .transport = rest ? GW_FORWARD_REST : GW_FORWARD_DIMSE,
         .host = c->archive_host, .port = c->archive_port,
         .called_ae = c->archive_aet, .calling_ae = c->archive_calling_aet,
+        .url = rest ? c->archive_url : NULL,
+        .credentials_file = c->archive_credentials[0] ? c->archive_credentials
+                                                      : NULL,
         .connections = c->archive_connections, .tls = c->archive_tls,
         .tls_ca = c->archive_ca[0] ? c->archive_ca : NULL,
         .tls_cert = c->archive_cert[0] ? c->archive_cert : NULL,
         .tls_key = c->archive_key[0] ? c->archive_key : NULL,
         .tls_server_name = c->archive_server_name[0] ? c->archive_server_name
                                                      : NULL,
-        .tls_profile = (tls_profile)tls_profile_parse(c->tls_profile)};
+        .tls_profile = (tls_profile)tls_profile_parse(c->tls_profile),
+        .timeout_ms = c->archive_timeout_s * 1000};
     return gw_forward_start(&fc, err);
 }
 
@@ -1156,18 +1130,13 @@ static void read_gauges(void *ctx, gw_gauges *g)
     pthread_mutex_unlock(&lock);
 }
 
-static const char *site_names[MAX_SITES + 1];
-
 static int start_metrics(server *srv, dcm_error *err)
 {
     const gw_config *c = srv->config;
     if (!c->metrics_port[0])
         return DCM_OK;
-    for (size_t i = 0; i < srv->site_count; i++)
-        site_names[i] = srv->sites[i].name;
-    site_names[srv->site_count] = "(plain)";
-    return gw_metrics_start(c->metrics_port, site_names, srv->site_count,
-                            read_gauges, srv, err);
+    return gw_metrics_start(c->metrics_bind, c->metrics_port, read_gauges,
+                            srv, err);
 }
 
 static int processor_threads(const gw_config *c)
@@ -1203,8 +1172,16 @@ static int load_service(int argc, char **argv, server *srv, serve_options *o,
     return 0;
 }
 
-static int print_check(const gw_config *c)
+/* --check: the file, its policies and certificates. */
+static int check_service(const gw_config *c)
 {
+    dcm_error err = {0};
+    gw_sites *t = gw_sites_load(c, &err);
+    if (!t) {
+        fprintf(stderr, "siren serve: %s\n", err.message);
+        return GW_EXIT_FAILURE;
+    }
+    gw_sites_unref(t);
     printf("%s: configuration OK: %zu site%s, %s%s%s\n", c->file,
            c->site_count, c->site_count == 1 ? "" : "s",
            c->tls_port[0] ? "DICOM-TLS" : "",
@@ -1263,19 +1240,30 @@ static int start_hec(const gw_config *c, dcm_error *err)
 static int start_service(server *srv, serve_options *o)
 {
     const gw_config *c = srv->config;
-    if (load_policies(srv, false) > 0)
-        return GW_EXIT_FAILURE;
     dcm_error err = {0};
+    if (!(srv->sites = gw_sites_load(c, &err))) {
+        fprintf(stderr, "siren serve: %s\n", err.message);
+        return GW_EXIT_FAILURE;
+    }
     if (gw_spool_open(&srv->spool, c->spool, &err) < 0) {
         fprintf(stderr, "siren serve: %s\n", err.message);
         return GW_EXIT_FAILURE;
     }
     o->dir = srv->dir = srv->spool.received;
+    gw_syslog_config sc = {.audit_file = c->audit_file, .target = c->syslog,
+                           .ca_file = c->syslog_ca[0] ? c->syslog_ca : NULL,
+                           .cert_file = c->syslog_cert[0] ? c->syslog_cert
+                                                          : NULL,
+                           .key_file = c->syslog_key[0] ? c->syslog_key
+                                                        : NULL,
+                           .aet = c->aet};
     if ((c->audit_file[0] && gw_audit_start(c->audit_file, &err) < 0) ||
-        (c->hec_url[0] && start_hec(c, &err) < 0)) {
+        (c->hec_url[0] && start_hec(c, &err) < 0) ||
+        (c->syslog[0] && gw_syslog_start(&sc, &err) < 0)) {
         fprintf(stderr, "siren serve: %s\n", err.message);
         return GW_EXIT_FAILURE;
     }
+    gw_audit("application.started", NULL);
     /* The forwarder first: the processor wakes it. */
     if (!(srv->forwarder = start_forwarder(srv, &err))) {
         fprintf(stderr, "siren serve: %s\n", err.message);
@@ -1321,11 +1309,11 @@ int gw_cmd_serve(int argc, char **argv)
     }
     pthread_mutex_init(&srv.lock, NULL);
     pthread_cond_init(&srv.changed, NULL);
-    if (configure(&srv, &o) < 0)
-        return GW_EXIT_FAILURE;
+    configure(&srv, &o);
     if (check_only)
-        return load_policies(&srv, false) ? GW_EXIT_FAILURE
-                                          : print_check(srv.config);
+        return check_service(srv.config);
+    if (!service && !(srv.sites = table_from_options(&o)))
+        return GW_EXIT_FAILURE;
 
     int tls_fd = o.tls_port ? open_listener(&o, o.tls_port) : -1;
     int plain_fd = o.port ? open_listener(&o, o.port) : -1;
@@ -1354,10 +1342,7 @@ int gw_cmd_serve(int argc, char **argv)
     while (!stop_requested) {
         if (reload_requested) {
             reload_requested = 0;
-            if (srv.tls)
-                reload_tls(&srv);
-            if (srv.config)
-                load_policies(&srv, true);
+            reload(&srv, &o);
         }
         time_t now = time(NULL);
         if (srv.config && now - last_measure >= SPOOL_MEASURE_S) {
@@ -1394,7 +1379,9 @@ int gw_cmd_serve(int argc, char **argv)
     gw_process_stop(processor);
     gw_forward_stop(srv.forwarder, NULL);
     srv.forwarder = NULL;
+    gw_audit("application.stopped", NULL);
     gw_audit_stop();
     gw_hec_stop();
+    gw_syslog_stop();
     return GW_EXIT_OK;
 }

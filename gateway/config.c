@@ -4,6 +4,7 @@
  * names the line and column of the value at fault. */
 #include "config.h"
 
+#include "audit_syslog.h"
 #include "tls.h"
 
 #include <ctype.h>
@@ -21,6 +22,7 @@ typedef enum setting_type {
     T_INT,     /* min..max */
     T_BOOL,    /* on/off, yes/no, true/false */
     T_BYTES,   /* a number and a unit: 20 GiB; 0 = none */
+    T_SYSLOG,  /* a syslog collector: tcp://HOST[:PORT], tls://...; or empty */
 } setting_type;
 
 /* One setting: where it may appear (block, NULL at the top), its name,
@@ -83,6 +85,9 @@ static const setting settings[] = {
     {"archive", "key", T_PATH, C(archive_key), 0, 0, 0, 1},
     {"archive", "server-name", T_STRING, C(archive_server_name), 0, 0, 0, 1},
     {"archive", "connections", T_INT, C(archive_connections), 1, 64, 0, 1},
+    {"archive", "url", T_STRING, C(archive_url), 0, 0, 0, 1},
+    {"archive", "credentials", T_PATH, C(archive_credentials), 0, 0, 0, 1},
+    {"archive", "timeout", T_INT, C(archive_timeout_s), 1, 3600, 0, 1},
 
     {"audit", "file", T_PATH, C(audit_file), 0, 0, 0, 1},
     {"audit", "splunk-hec-url", T_STRING, C(hec_url), 0, 0, 0, 1},
@@ -90,7 +95,12 @@ static const setting settings[] = {
     {"audit", "splunk-hec-token-file", T_PATH, C(hec_token_file), 0, 0, 0,
      1},
     {"audit", "splunk-hec-ca", T_PATH, C(hec_ca), 0, 0, 0, 1},
+    {"audit", "syslog", T_SYSLOG, C(syslog), 0, 0, 0, 1},
+    {"audit", "syslog-ca", T_PATH, C(syslog_ca), 0, 0, 0, 1},
+    {"audit", "syslog-cert", T_PATH, C(syslog_cert), 0, 0, 0, 1},
+    {"audit", "syslog-key", T_PATH, C(syslog_key), 0, 0, 0, 1},
     {"metrics", "port", T_PORT, C(metrics_port), 0, 0, 0, 1},
+    {"metrics", "bind", T_STRING, C(metrics_bind), 0, 0, 0, 1},
 
     {"limits", "max-associations", T_INT, C(max_associations), 1, 4096, 0, 1},
     {"limits", "timeout", T_INT, C(timeout_s), 1, 3600, 0, 1},
@@ -224,6 +234,15 @@ static int store(const setting *s, const pol_conf_node *n, char *base,
         *(bool *)slot = on;
         return 0;
     }
+    case T_SYSLOG: {
+        gw_syslog_target target;
+        char why[160];
+        if (v->text[0] &&
+            gw_syslog_target_parse(v->text, &target, why, sizeof why) < 0)
+            return fail_at(d, n, v->line, v->column,
+                           "tcp://HOST[:PORT] or tls://HOST[:PORT]", why);
+        break;
+    }
     case T_PATH: /* "-": standard output, where a setting allows it */
         if (v->text[0] && strcmp(v->text, "-") != 0) {
             pol_resolve_path(n->file, v->text, path, sizeof path);
@@ -330,6 +349,7 @@ static void set_defaults(gw_config *c, const char *path)
     c->max_handshakes = 16;
     c->handshake_timeout_s = 10;
     c->archive_connections = 2;
+    c->archive_timeout_s = 30;
     c->max_associations = 32;
     c->timeout_s = 60;
     c->idle_timeout_s = 300;
@@ -353,20 +373,72 @@ static int check_whole(const gw_config *c, const pol_conf_node *root,
             ? "tls profile is bcp195, modified-bcp195 or tls13"
         : c->plain_port[0] && !c->plain_policy[0]
             ? "the plain listener needs a policy"
-        : !c->archive_host[0] || !c->archive_port[0] || !c->archive_aet[0]
-            ? "archive { host, port, aet } are required"
+        : !c->archive_url[0] && (!c->archive_host[0] ||
+                                 !c->archive_port[0] || !c->archive_aet[0])
+            ? "archive { host, port, aet } (DICOM) or archive { url } "
+              "(Orthanc's REST API) are required"
+        : c->archive_url[0] && c->archive_tls
+            ? "archive tls is for DICOM: over REST, an https:// url says TLS"
+        : !c->archive_url[0] && c->archive_credentials[0]
+            ? "archive credentials are for the REST API: give archive { url }"
         : c->archive_tls && !c->archive_ca[0]
             ? "archive tls needs the archive's CA: archive { ca }"
         : c->hec_url[0] && (!c->audit_file[0] || !strcmp(c->audit_file, "-"))
             ? "the Splunk collector ships the audit file: give audit { file }"
         : c->hec_url[0] && !c->hec_token[0] && !c->hec_token_file[0]
             ? "the Splunk collector needs splunk-hec-token(-file)"
+        : c->syslog[0] && (!c->audit_file[0] || !strcmp(c->audit_file, "-"))
+            ? "the syslog sink sends the audit file: give audit { file }"
+        : c->syslog[0] && !strncmp(c->syslog, "tls://", 6) && !c->syslog_ca[0]
+            ? "syslog over TLS needs the collector's CA: audit { syslog-ca }"
+        : !c->syslog_cert[0] != !c->syslog_key[0]
+            ? "a syslog client certificate needs syslog-cert and syslog-key"
             : NULL;
     if (problem)
         pol_diags_add(d, false, root->file, 0, 0,
                       "examples/siren.conf shows a complete file", "%s",
                       problem);
     return problem ? -1 : 0;
+}
+
+/* The last "name" statement in the blocks named block, or NULL. */
+static const pol_conf_node *find_statement(const pol_conf_node *root,
+                                           const char *block,
+                                           const char *name)
+{
+    const pol_conf_node *found = NULL;
+    for (size_t i = 0; i < root->child_count; i++) {
+        const pol_conf_node *b = &root->children[i];
+        if (!b->is_block || strcmp(b->name, block) != 0)
+            continue;
+        for (size_t j = 0; j < b->child_count; j++)
+            if (!b->children[j].is_block &&
+                strcmp(b->children[j].name, name) == 0)
+                found = &b->children[j];
+    }
+    return found;
+}
+
+/* archive { url }: Orthanc's REST API, instead of a DICOM host. */
+static int check_archive_url(const pol_conf_node *root, const gw_config *c,
+                             pol_diags *d)
+{
+    const pol_conf_node *url = find_statement(root, "archive", "url");
+    if (!url || !c->archive_url[0])
+        return 0;
+    const pol_conf_value *v = &url->args[0];
+    if (strncmp(c->archive_url, "http://", 7) != 0 &&
+        strncmp(c->archive_url, "https://", 8) != 0)
+        return fail_at(d, url, v->line, v->column,
+                       "url \"http://127.0.0.1:8042\" or https://...",
+                       "not an http:// or https:// URL");
+    if (c->archive_host[0])
+        return fail_at(d, url, v->line, v->column,
+                       "leave out host, port and aet (DICOM) to deliver "
+                       "over Orthanc's REST API, or url to deliver over "
+                       "DICOM",
+                       "archive url and host are exclusive");
+    return 0;
 }
 
 int gw_config_load(const char *path, gw_config *c, pol_diags *d)
@@ -393,7 +465,72 @@ int gw_config_load(const char *path, gw_config *c, pol_diags *d)
     if (!c->archive_calling_aet[0])
         memcpy(c->archive_calling_aet, c->aet, sizeof c->aet);
     if (rc == 0)
+        rc = check_archive_url(root, c, d);
+    if (rc == 0)
         rc = check_whole(c, root, d);
     pol_conf_free(root);
     return rc;
+}
+
+/* What a reload cannot change in a running service: the sockets it
+ * listens on, the spool, its threads and user, where it delivers, and its
+ * audit and metrics outlets. Everything else (sites, policies, TLS files,
+ * limits, the AE title) a SIGHUP takes up. */
+static bool restart_only(const setting *s)
+{
+    static const char *const blocks_restart[] = {"archive", "audit",
+                                                 "metrics", NULL};
+    static const char *const top_restart[] = {"bind", "spool", "processors",
+                                              "user", NULL};
+    if (!s->block) {
+        for (size_t i = 0; top_restart[i]; i++)
+            if (strcmp(s->name, top_restart[i]) == 0)
+                return true;
+        return false;
+    }
+    for (size_t i = 0; blocks_restart[i]; i++)
+        if (strcmp(s->block, blocks_restart[i]) == 0)
+            return true;
+    return strcmp(s->name, "port") == 0; /* tls, plain: the listeners */
+}
+
+static bool setting_differs(const setting *s, const gw_config *a,
+                            const gw_config *b)
+{
+    size_t bytes = s->size;
+    if (s->max_count > 1) {
+        size_t count = *(const size_t *)((const char *)a + s->count_offset);
+        if (count != *(const size_t *)((const char *)b + s->count_offset))
+            return true;
+        bytes = s->size * count;
+    }
+    const char *va = (const char *)a + s->offset;
+    const char *vb = (const char *)b + s->offset;
+    if (s->type == T_INT || s->type == T_BOOL || s->type == T_BYTES)
+        return memcmp(va, vb, bytes) != 0;
+    for (size_t at = 0; at < bytes; at += s->size) /* strings */
+        if (strncmp(va + at, vb + at, s->size) != 0)
+            return true;
+    return false;
+}
+
+size_t gw_config_restart_changes(const gw_config *running,
+                                 const gw_config *fresh, char *names,
+                                 size_t size)
+{
+    size_t changed = 0, used = 0;
+    names[0] = '\0';
+    for (size_t i = 0; i < sizeof settings / sizeof *settings; i++) {
+        const setting *s = &settings[i];
+        if ((s->block && strcmp(s->block, "site") == 0) || /* not in c */
+            !restart_only(s) || !setting_differs(s, running, fresh))
+            continue;
+        int n = snprintf(names + used, size - used, "%s%s%s%s",
+                         changed ? " " : "", s->block ? s->block : "",
+                         s->block ? "." : "", s->name);
+        if (n > 0 && (size_t)n < size - used)
+            used += (size_t)n;
+        changed++;
+    }
+    return changed;
 }

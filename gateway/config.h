@@ -71,6 +71,10 @@ typedef struct gw_config {
     gw_path archive_ca, archive_cert, archive_key;
     char archive_server_name[256];
     int archive_connections;
+    char archive_url[512];    /* Orthanc's REST API instead of DICOM; "" none */
+    gw_path archive_credentials; /* "user:password" for the REST API */
+    int archive_timeout_s;    /* connect and each step (REST: without
+                                 progress), either transport */
 
     /* The audit trail: a file of JSON lines, "-" for standard output,
      * "" for none. */
@@ -78,7 +82,10 @@ typedef struct gw_config {
     char hec_url[512];        /* Splunk HTTP Event Collector; "" none */
     char hec_token[256];      /* its token, or read from hec_token_file */
     gw_path hec_token_file, hec_ca;
-    char metrics_port[16];    /* loopback HTTP /metrics, /healthz; "" none */
+    char syslog[512];         /* tcp://HOST[:PORT], tls://...; "" none */
+    gw_path syslog_ca, syslog_cert, syslog_key; /* for tls:// */
+    char metrics_port[16];    /* HTTP /metrics, /healthz; "" none */
+    char metrics_bind[64];    /* an IPv4 address; "" = 127.0.0.1 */
 
     /* Limits of the DICOM listeners. */
     int max_associations, timeout_s, idle_timeout_s, artim_timeout_s;
@@ -89,5 +96,14 @@ typedef struct gw_config {
  * after adding diagnostics (file:line:column) to diags. Policies are not
  * compiled here (see gw_config_check_policies). */
 int gw_config_load(const char *path, gw_config *c, pol_diags *diags);
+
+/* The settings that differ between the running configuration and a
+ * fresh read of it but take effect only at a restart (listener ports and
+ * address, spool, processors, user, the archive, audit and metrics
+ * blocks): their names ("archive.host spool") into names (size bytes,
+ * cut short if need be); returns how many. */
+size_t gw_config_restart_changes(const gw_config *running,
+                                 const gw_config *fresh, char *names,
+                                 size_t size);
 
 #endif /* SIREN_GW_CONFIG_H */

@@ -1,7 +1,10 @@
-/* forward.c - the forwarder (forward.h says what it does with a file).
+/* forward.c - the forwarder (forward.h says what it does with a file):
+ * the folder, the workers, the backoff and the outcome of each file,
+ * whatever the transport (forward_transport.h: DIMSE or REST).
  *
- * Threads: `connections` workers, each with at most one association and
- * at most one file in hand (its claim). What they share is guarded by one
+ * Threads: `connections` workers, each with one link to the archive (at
+ * most one association or HTTP connection) and at most one file in hand
+ * (its claim). What they share is guarded by one
  * mutex: the names of the last look at the folder not yet taken (sorted,
  * taken from the front), every worker's claim, the files refused for now
  * (sorted by name) and the counters. A look at the folder happens under
@@ -12,10 +15,9 @@
 #include "forward.h"
 
 #include "audit.h"
-
+#include "forward_transport.h"
 #include "gateway.h"
 #include "metrics.h"
-#include "scu.h"
 #include "spool.h"
 
 #include <errno.h>
@@ -34,11 +36,8 @@
 
 /* The shortest pause, whatever the jitter drew: no busy loop. */
 #define MIN_DELAY_MS 50
-/* PS3.7 C.4.3 Duplicate SOP Instance: archives that are not Orthanc say
- * so for an instance they already hold, which is what we want. */
-#define STATUS_DUPLICATE_INSTANCE 0x0111
 
-/* A file the archive refused for now (or lost the association over). */
+/* A file the archive refused for now (or lost the connection over). */
 typedef struct waiting {
     char *name;
     unsigned refusals;
@@ -52,11 +51,8 @@ typedef struct worker {
     pthread_t thread;
     char *claim; /* the file in hand, guarded by f->lock */
     /* The rest belongs to the worker's thread. */
-    dcm_assoc *assoc;
-    gw_proposals *proposals; /* what assoc was (or the next one will be)
-                                proposed: grows with the files seen */
-    unsigned sent_on_assoc;
-    uint16_t message_id;
+    gw_fwd_link *link;
+    bool open;   /* link holds a connection, as counted in the stats */
     int64_t last_used_ms;
     unsigned failures; /* connection failures in a row: the backoff */
     bool warned;       /* the file just delivered had a warning status */
@@ -65,8 +61,11 @@ typedef struct worker {
 
 struct gw_forwarder {
     gw_forward_config c;
-    gw_scu_peer peer;
-    char archive[300]; /* "host:port called=AE", for logs and reasons */
+    const gw_fwd_transport *t;
+    void *shared;      /* what t's links share */
+    char archive[600]; /* "host:port called=AE" or the URL, for logs and
+                          reasons */
+    char audit_archive[600]; /* "AE@host:port" or the URL */
     int dir_fd;        /* outgoing, flock'ed while we work on it */
     pthread_mutex_t lock;
     pthread_cond_t changed; /* on CLOCK_MONOTONIC */
@@ -280,7 +279,7 @@ static void look(gw_forwarder *f, int64_t now)
 typedef enum next_step { NEXT_FILE, NEXT_RELEASE, NEXT_STOP } next_step;
 
 /* Waits for a file to claim (w->claim), for the moment to release an
- * idle association, or for the stop. Looks at the folder when it was
+ * idle connection, or for the stop. Looks at the folder when it was
  * woken, when poll_ms passed, or when a refused file's time came. */
 static next_step next_file(worker *w)
 {
@@ -303,7 +302,7 @@ static next_step next_file(worker *w)
             continue;
         }
         int64_t until = look_at;
-        if (w->assoc) {
+        if (w->open) {
             int64_t release_at = w->last_used_ms + f->c.idle_release_ms;
             if (now >= release_at) {
                 step = NEXT_RELEASE;
@@ -364,17 +363,21 @@ static bool count_refusal(worker *w, int64_t *delay_ms)
     return final;
 }
 
-/* The archive is away: waits (backoff, longer with each failure in a
+/* The archive is away, or refuses us (a->kind DENIED: an operator must
+ * act, so it is an error): waits (backoff, longer with each failure in a
  * row), unless the forwarder stops meanwhile. */
-static void pause_worker(worker *w, const dcm_error *err)
+static void pause_worker(worker *w, const gw_fwd_answer *a)
 {
     gw_forwarder *f = w->f;
     w->failures++;
     int64_t delay = backoff_ms(w, w->failures);
-    char quoted[320];
-    gw_log(GW_LOG_WARN, "forward.retry", "worker=%u file=%s attempt=%u "
-           "delay_ms=%lld reason=\"%s\"", w->id, w->claim, w->failures,
-           (long long)delay, gw_log_quote(err->message, quoted, sizeof quoted));
+    char quoted[1000];
+    bool denied = a->kind == GW_FWD_DENIED;
+    gw_log(denied ? GW_LOG_ERROR : GW_LOG_WARN,
+           denied ? "forward.denied" : "forward.retry", "worker=%u file=%s "
+           "attempt=%u delay_ms=%lld reason=\"%s\"", w->id, w->claim,
+           w->failures, (long long)delay,
+           gw_log_quote(a->detail, quoted, sizeof quoted));
     pthread_mutex_lock(&f->lock);
     f->stats.retries++;
     int64_t deadline = now_ms() + delay;
@@ -383,78 +386,27 @@ static void pause_worker(worker *w, const dcm_error *err)
     pthread_mutex_unlock(&f->lock);
 }
 
-/* ---- associations --------------------------------------------------------------- */
+/* ---- the link ------------------------------------------------------------------ */
 
-static void count_association(gw_forwarder *f, int change)
+/* The stats follow the link's connection after each call on it. */
+static void sync_open(worker *w)
 {
-    pthread_mutex_lock(&f->lock);
-    f->stats.associations += (unsigned)change;
-    pthread_mutex_unlock(&f->lock);
-}
-
-/* Ends w's association: orderly (A-RELEASE) when it can carry on, else
- * aborted (a half-sent data set, a peer that went away). */
-static void close_association(worker *w, bool orderly, const char *why)
-{
-    if (!w->assoc)
+    bool open = w->f->t->is_open(w->link);
+    if (open == w->open)
         return;
-    if (orderly && dcm_assoc_is_established(w->assoc)) {
-        dcm_error err = {0};
-        if (dcm_assoc_release(w->assoc, &err) < 0)
-            gw_log(GW_LOG_WARN, "forward.release_failed", "worker=%u "
-                   "reason=\"%s\"", w->id, err.message);
-        gw_log(GW_LOG_INFO, "forward.assoc_released", "worker=%u sent=%u "
-               "why=%s", w->id, w->sent_on_assoc, why);
-    } else {
-        dcm_assoc_abort(w->assoc);
-    }
-    dcm_assoc_free(w->assoc);
-    w->assoc = NULL;
-    count_association(w->f, -1);
+    w->open = open;
+    pthread_mutex_lock(&w->f->lock);
+    if (open)
+        w->f->stats.associations++;
+    else
+        w->f->stats.associations--;
+    pthread_mutex_unlock(&w->f->lock);
 }
 
-static size_t accepted_contexts(const dcm_assoc *a)
+static void close_link(worker *w, bool orderly, const char *why)
 {
-    const dcm_assoc_info *info = dcm_assoc_info_of(a);
-    size_t n = 0;
-    for (size_t i = 0; i < info->context_count; i++)
-        n += info->contexts[i].result == DCM_PC_ACCEPTED;
-    return n;
-}
-
-/* An association on which the file can go: the one open if a context
- * was proposed for it, else a new one proposing what the worker has sent
- * so far and the file (a file of another SOP class or compressed syntax
- * cannot join an association: contexts are fixed at its start). */
-static int ensure_association(worker *w, const gw_scu_file *id,
-                              dcm_error *err)
-{
-    if (w->assoc && !dcm_assoc_is_established(w->assoc))
-        close_association(w, false, "lost");
-    if (w->assoc && gw_proposals_find(w->proposals, id))
-        return 0;
-    close_association(w, true, "new-context");
-    if (!gw_proposals_find(w->proposals, id) &&
-        gw_proposals_add(w->proposals, id) < 0) {
-        w->proposals->count = 0; /* 128 contexts: start afresh */
-        gw_proposals_add(w->proposals, id);
-    }
-    w->assoc = gw_scu_open(&w->f->peer, w->proposals->items,
-                           w->proposals->count, err);
-    if (!w->assoc)
-        return -1;
-    count_association(w->f, +1);
-    w->sent_on_assoc = 0;
-    w->message_id = 0;
-    w->last_used_ms = now_ms();
-    const tls_identity *tls =
-        tls_transport_identity(dcm_assoc_transport(w->assoc));
-    gw_log(GW_LOG_INFO, "forward.assoc_opened", "worker=%u peer=%s "
-           "called=%s contexts=%zu/%zu%s%s", w->id,
-           dcm_assoc_transport(w->assoc)->peer, w->f->c.called_ae,
-           accepted_contexts(w->assoc), w->proposals->count,
-           tls ? " tls=" : "", tls ? tls->protocol : "");
-    return 0;
+    w->f->t->close(w->link, orderly, why);
+    sync_open(w);
 }
 
 /* ---- one file ------------------------------------------------------------------- */
@@ -468,7 +420,7 @@ static outcome fail_file(worker *w, const gw_scu_file *id, const char *fmt,
                          ...)
 {
     gw_forwarder *f = w->f;
-    char reason[512], text[1200], when[32];
+    char reason[800], text[1800], when[32];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(reason, sizeof reason, fmt, ap);
@@ -481,7 +433,7 @@ static outcome fail_file(worker *w, const gw_scu_file *id, const char *fmt,
              "sop_class: %s\nsop_instance: %s\nreason: %s", w->claim, when,
              f->archive, id ? id->sop_class : "", id ? id->sop_instance : "",
              reason);
-    char quoted[600];
+    char quoted[1200];
     gw_log_quote(reason, quoted, sizeof quoted);
     dcm_error err = {0};
     if (gw_spool_write_reason(f->c.failed_dir, w->claim, text, &err) < 0 ||
@@ -503,12 +455,12 @@ static outcome fail_file(worker *w, const gw_scu_file *id, const char *fmt,
 }
 
 /* The archive has it: the file leaves the spool. */
-static outcome deliver(worker *w, const gw_scu_file *id, uint16_t status,
-                       const char *comment, uint64_t bytes, int64_t ms)
+static outcome deliver(worker *w, const gw_scu_file *id,
+                       const gw_fwd_answer *a, uint64_t bytes, int64_t ms)
 {
     gw_forwarder *f = w->f;
     dcm_error err = {0};
-    if (gw_spool_remove(f->c.outgoing_dir, w->claim, &err) < 0) {
+    if (gw_spool_drop(f->c.outgoing_dir, w->claim, &err) < 0) {
         /* Sending it again is harmless (the archive answers success for
          * an instance it holds), looping on it is not. */
         gw_log(GW_LOG_ERROR, "forward.remove_failed", "worker=%u file=%s "
@@ -517,115 +469,89 @@ static outcome deliver(worker *w, const gw_scu_file *id, uint16_t status,
         count_refusal(w, &delay);
         return OUTCOME_LATER;
     }
-    w->warned = status != DCM_STATUS_SUCCESS;
-    char status_text[8], archive[300];
-    snprintf(status_text, sizeof status_text, "%04X", status);
-    snprintf(archive, sizeof archive, "%s@%s:%s", f->c.called_ae, f->c.host,
-             f->c.port);
+    w->warned = a->warning;
     gw_metric_delivered(gw_spool_age_s(w->claim));
     gw_audit("instance.forwarded", "file", w->claim, "sop_instance",
-             id->sop_instance, "archive", archive, "status", status_text,
+             id->sop_instance, "archive", f->audit_archive, "status",
+             a->status, "archive_id", a->archive_id[0] ? a->archive_id : NULL,
              NULL);
-    char quoted[160];
-    gw_log(status == DCM_STATUS_SUCCESS ? GW_LOG_INFO : GW_LOG_WARN,
-           "forward.delivered", "worker=%u file=%s sop_instance=%s "
-           "status=0x%04X bytes=%llu ms=%lld%s%s%s", w->id, w->claim,
-           id->sop_instance, status, (unsigned long long)bytes,
-           (long long)ms, comment[0] ? " comment=\"" : "",
-           comment[0] ? gw_log_quote(comment, quoted, sizeof quoted) : "",
-           comment[0] ? "\"" : "");
+    char quoted[1000];
+    gw_log(a->warning ? GW_LOG_WARN : GW_LOG_INFO, "forward.delivered",
+           "worker=%u file=%s sop_instance=%s status=%s%s%s bytes=%llu "
+           "ms=%lld%s%s%s", w->id, w->claim, id->sop_instance, a->status,
+           a->archive_id[0] ? " archive_id=" : "", a->archive_id,
+           (unsigned long long)bytes, (long long)ms,
+           a->detail[0] ? " comment=\"" : "",
+           a->detail[0] ? gw_log_quote(a->detail, quoted, sizeof quoted) : "",
+           a->detail[0] ? "\"" : "");
     return OUTCOME_DELIVERED;
 }
 
-/* Statuses that will not change however often the file is sent. */
-static bool refused_for_good(uint16_t status)
+/* Refused for now: the file waits for a try of its own, unless it has
+ * been refused often enough, while other files went, to be what fails. */
+static outcome refused_for_now(worker *w, const gw_scu_file *id,
+                               const gw_fwd_answer *a)
 {
-    return status == DCM_STATUS_SOP_CLASS_NOT_SUPPORTED ||
-           status == DCM_STATUS_NOT_AUTHORIZED ||
-           (status & 0xFF00) == 0xA900 || (status & 0xF000) == 0xC000;
-}
-
-/* What the archive's answer means for the file. */
-static outcome judge_status(worker *w, const gw_scu_file *id, uint16_t status,
-                            const char *comment, uint64_t bytes, int64_t ms)
-{
-    char quoted[160];
-    gw_log_quote(comment, quoted, sizeof quoted);
-    if (gw_status_ok(status) || status == STATUS_DUPLICATE_INSTANCE)
-        return deliver(w, id, status, comment, bytes, ms);
-    if (refused_for_good(status))
-        return fail_file(w, id, "the archive refused it: status 0x%04X (%s)"
-                         "%s%s", status, gw_status_words(status),
-                         comment[0] ? ": " : "", quoted);
     int64_t delay;
     if (count_refusal(w, &delay))
         return fail_file(w, id, "the archive refused it %d times, last with "
-                         "status 0x%04X (%s)%s%s, while it took other "
-                         "instances", w->f->c.max_refusals, status,
-                         gw_status_words(status), comment[0] ? ": " : "",
-                         quoted);
+                         "%s, while it took other instances",
+                         w->f->c.max_refusals, a->detail);
     pthread_mutex_lock(&w->f->lock);
     w->f->stats.retries++;
     pthread_mutex_unlock(&w->f->lock);
+    char quoted[1000];
     gw_log(GW_LOG_WARN, "forward.refused", "worker=%u file=%s sop_instance=%s "
-           "status=0x%04X delay_ms=%lld reason=\"%s%s%s\"", w->id, w->claim,
-           id->sop_instance, status, (long long)delay,
-           gw_status_words(status), comment[0] ? ": " : "", quoted);
+           "status=%s delay_ms=%lld reason=\"%s\"", w->id, w->claim,
+           id->sop_instance, a->status, (long long)delay,
+           gw_log_quote(a->detail, quoted, sizeof quoted));
     return OUTCOME_LATER;
 }
 
-/* The association failed with the file on it. On an association that had
- * carried files before, the archive may just have closed it while it sat
- * idle: one more try at once on a new one. Otherwise the file counts a
- * failure (a file that always breaks the association must not stall its
- * worker for ever) and the worker pauses. */
-static outcome association_failed(worker *w, const gw_scu_file *id,
-                                  const dcm_error *err)
+/* The connection failed with the file on it (the transport has tried a
+ * reused one again already). The file counts a failure (a file that
+ * always breaks the connection must not stall its worker for ever) and
+ * the worker pauses. */
+static outcome connection_failed(worker *w, const gw_scu_file *id,
+                                 const gw_fwd_answer *a)
 {
     int64_t delay;
     if (count_refusal(w, &delay))
-        return fail_file(w, id, "the association failed %d times with this "
+        return fail_file(w, id, "the connection failed %d times with this "
                          "file on it while the archive took other "
                          "instances; last: %s", w->f->c.max_refusals,
-                         err->message);
-    pause_worker(w, err);
+                         a->detail);
+    pause_worker(w, a);
     return OUTCOME_LATER;
 }
 
 static outcome send_file(worker *w, const char *path, const gw_scu_file *id,
                          uint64_t bytes)
 {
-    bool retried = false;
-    while (!is_stopping(w->f)) {
-        dcm_error err = {0};
-        if (ensure_association(w, id, &err) < 0) {
-            pause_worker(w, &err); /* the same file again after it */
-            continue;
-        }
-        bool reused = w->sent_on_assoc > 0;
-        uint16_t status = 0;
-        char comment[65] = "";
+    gw_forwarder *f = w->f;
+    while (!is_stopping(f)) {
+        gw_fwd_answer a;
         int64_t started = now_ms();
-        int rc = dcm_store_file(w->assoc, path, ++w->message_id, &status,
-                                comment, &err);
+        f->t->send(w->link, path, id, &a);
         w->last_used_ms = now_ms();
-        if (rc == DCM_OK) {
-            w->sent_on_assoc++;
+        sync_open(w);
+        switch (a.kind) {
+        case GW_FWD_STORED:
             w->failures = 0;
-            return judge_status(w, id, status, comment, bytes,
-                                w->last_used_ms - started);
+            return deliver(w, id, &a, bytes, w->last_used_ms - started);
+        case GW_FWD_REFUSED:
+            w->failures = 0;
+            return fail_file(w, id, "%s", a.detail);
+        case GW_FWD_LATER:
+            w->failures = 0;
+            return refused_for_now(w, id, &a);
+        case GW_FWD_BROKEN:
+            return connection_failed(w, id, &a);
+        case GW_FWD_AWAY:
+        case GW_FWD_DENIED:
+            pause_worker(w, &a); /* the same file again after it */
+            break;
         }
-        if (rc == DCM_E_UNSUPPORTED) /* no context took it: nothing sent */
-            return fail_file(w, id, "the archive refused its presentation "
-                             "context: %s", err.message);
-        close_association(w, false, "failed");
-        if (reused && !retried) {
-            retried = true;
-            gw_log(GW_LOG_INFO, "forward.reconnect", "worker=%u file=%s "
-                   "reason=\"%s\"", w->id, w->claim, err.message);
-            continue;
-        }
-        return association_failed(w, id, &err);
     }
     return OUTCOME_KEPT;
 }
@@ -645,7 +571,7 @@ static outcome forward_one(worker *w, uint64_t *bytes)
     gw_scu_file id = {0};
     dcm_error err = {0};
     int rc = gw_scu_file_read(path, &id, &err);
-    *bytes = rc == DCM_OK ? (uint64_t)st.st_size : 0;
+    *bytes = rc == DCM_OK || !f->t->needs_dicom ? (uint64_t)st.st_size : 0;
     if (rc == DCM_E_NOMEM || rc == DCM_E_IO) {
         int64_t delay; /* our trouble, not the file's: later */
         count_refusal(w, &delay);
@@ -653,6 +579,15 @@ static outcome forward_one(worker *w, uint64_t *bytes)
                "delay_ms=%lld reason=\"%s\"", w->id, w->claim,
                (long long)delay, err.message);
         return OUTCOME_LATER;
+    }
+    if (!f->t->needs_dicom) {
+        /* The UIDs are for the log and the audit trail: what our reader
+         * cannot make out goes all the same, for the archive to judge. */
+        if (rc < 0)
+            gw_log(GW_LOG_WARN, "forward.unreadable", "worker=%u file=%s "
+                   "reason=\"%s\" (sent for the archive to judge)", w->id,
+                   w->claim, err.message);
+        return send_file(w, path, &id, *bytes);
     }
     if (rc < 0)
         return fail_file(w, NULL, "not a DICOM file that can be sent: %s",
@@ -665,12 +600,13 @@ static outcome forward_one(worker *w, uint64_t *bytes)
 static void *run_worker(void *arg)
 {
     worker *w = arg;
+    gw_thread_background();
     for (;;) {
         next_step step = next_file(w);
         if (step == NEXT_STOP)
             break;
         if (step == NEXT_RELEASE) {
-            close_association(w, true, "idle");
+            close_link(w, true, "idle");
             continue;
         }
         uint64_t bytes = 0;
@@ -678,9 +614,9 @@ static void *run_worker(void *arg)
         outcome result = forward_one(w, &bytes);
         finish_file(w, result, bytes, w->warned);
     }
-    close_association(w, true, "stop");
-    if (w->f->c.tls)
-        tls_thread_done();
+    close_link(w, true, "stop");
+    w->f->t->link_free(w->link);
+    w->link = NULL;
     return NULL;
 }
 
@@ -708,17 +644,45 @@ static void apply_defaults(gw_forward_config *c)
         c->max_pdu = DCM_DEFAULT_MAX_PDU_BYTES;
 }
 
-static int check_config(const gw_forward_config *c, dcm_error *err)
+/* What the transport needs: the archive's DICOM address and AE titles,
+ * or its URL. */
+static int check_archive(const gw_forward_config *c, dcm_error *err)
 {
-    if (!c->outgoing_dir || !c->failed_dir || !c->host || !c->port ||
-        !c->called_ae || !c->calling_ae)
+    if (c->transport == GW_FORWARD_REST) {
+        if (!c->url || !c->url[0])
+            return dcm_fail(err, DCM_E_ARG, -1, "forwarding over REST needs "
+                            "the archive's URL");
+        if (c->tls)
+            return dcm_fail(err, DCM_E_ARG, -1, "tls is for DICOM; over "
+                            "REST, an https:// URL says TLS");
+        return DCM_OK;
+    }
+    if (c->transport != GW_FORWARD_DIMSE)
+        return dcm_fail(err, DCM_E_ARG, -1, "no such transport");
+    if (!c->host || !c->port || !c->called_ae || !c->calling_ae)
         return dcm_fail(err, DCM_E_ARG, -1, "the forwarder needs the "
-                        "outgoing and failed folders, the archive's host, "
-                        "port and AE title, and our AE title");
+                        "archive's host, port and AE title, and our AE "
+                        "title");
+    if (c->credentials_file)
+        return dcm_fail(err, DCM_E_ARG, -1, "credentials are for the REST "
+                        "API (a URL), not for DICOM");
     if (!c->called_ae[0] || strlen(c->called_ae) > DCM_AE_TITLE_MAX ||
         !c->calling_ae[0] || strlen(c->calling_ae) > DCM_AE_TITLE_MAX)
         return dcm_fail(err, DCM_E_ARG, -1, "AE titles have 1 to 16 "
                         "characters");
+    if (c->tls && !c->tls_ca)
+        return dcm_fail(err, DCM_E_ARG, -1, "forwarding over TLS needs the "
+                        "CA bundle the archive's certificate chains to");
+    return DCM_OK;
+}
+
+static int check_config(const gw_forward_config *c, dcm_error *err)
+{
+    if (!c->outgoing_dir || !c->failed_dir)
+        return dcm_fail(err, DCM_E_ARG, -1, "the forwarder needs the "
+                        "outgoing and failed folders");
+    if (check_archive(c, err) < 0)
+        return -1;
     if (c->connections < 1 || c->connections > GW_FORWARD_MAX_CONNECTIONS)
         return dcm_fail(err, DCM_E_ARG, -1, "connections must be 1 to %d",
                         GW_FORWARD_MAX_CONNECTIONS);
@@ -728,9 +692,6 @@ static int check_config(const gw_forward_config *c, dcm_error *err)
         return dcm_fail(err, DCM_E_ARG, -1, "timeouts and delays are "
                         "positive, the longest backoff is at least the "
                         "shortest, max_pdu is at least 4096");
-    if (c->tls && !c->tls_ca)
-        return dcm_fail(err, DCM_E_ARG, -1, "forwarding over TLS needs the "
-                        "CA bundle the archive's certificate chains to");
     return DCM_OK;
 }
 
@@ -771,16 +732,19 @@ static int lock_folder(gw_forwarder *f, dcm_error *err)
     return DCM_OK;
 }
 
-static int make_tls(gw_forwarder *f, dcm_error *err)
+/* The archive in words for logs and reasons, and for the audit trail. */
+static void name_archive(gw_forwarder *f)
 {
-    if (!f->c.tls)
-        return DCM_OK;
-    tls_client_config tc = {.profile = f->c.tls_profile,
-                            .ca_file = f->c.tls_ca,
-                            .cert_file = f->c.tls_cert,
-                            .key_file = f->c.tls_key};
-    f->peer.tls = tls_client_context_new(&tc, err);
-    return f->peer.tls ? DCM_OK : (err ? err->code : DCM_E_INVALID);
+    const gw_forward_config *c = &f->c;
+    if (c->transport == GW_FORWARD_REST) {
+        snprintf(f->archive, sizeof f->archive, "%s", c->url);
+        snprintf(f->audit_archive, sizeof f->audit_archive, "%s", c->url);
+        return;
+    }
+    snprintf(f->archive, sizeof f->archive, "%s:%s called=%s%s", c->host,
+             c->port, c->called_ae, c->tls ? " tls" : "");
+    snprintf(f->audit_archive, sizeof f->audit_archive, "%s@%s:%s",
+             c->called_ae, c->host, c->port);
 }
 
 static void seed(worker *w)
@@ -801,11 +765,11 @@ static int start_workers(gw_forwarder *f, dcm_error *err)
         worker *w = &f->workers[i];
         *w = (worker){.f = f, .id = (unsigned)i + 1};
         seed(w);
-        if (!(w->proposals = calloc(1, sizeof *w->proposals)))
+        if (!(w->link = f->t->link_new(f->shared, w->id)))
             return dcm_fail(err, DCM_E_NOMEM, -1, "out of memory");
         if (pthread_create(&w->thread, NULL, run_worker, w) != 0) {
-            free(w->proposals);
-            w->proposals = NULL;
+            f->t->link_free(w->link);
+            w->link = NULL;
             return dcm_fail(err, DCM_E_NOMEM, -1, "cannot start a forwarder "
                             "thread");
         }
@@ -829,30 +793,40 @@ gw_forwarder *gw_forward_start(const gw_forward_config *config,
     f->c = c;
     f->dir_fd = -1;
     f->need_look = true;
-    f->peer = (gw_scu_peer){.host = c.host, .port = c.port,
-                            .calling_ae = c.calling_ae,
-                            .called_ae = c.called_ae,
-                            .timeout_ms = c.timeout_ms, .max_pdu = c.max_pdu,
-                            .server_name = c.tls_server_name};
-    snprintf(f->archive, sizeof f->archive, "%s:%s called=%s%s", c.host,
-             c.port, c.called_ae, c.tls ? " tls" : "");
+    f->t = c.transport == GW_FORWARD_REST ? &gw_fwd_rest : &gw_fwd_dimse;
+    name_archive(f);
     pthread_mutex_init(&f->lock, NULL);
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
     pthread_cond_init(&f->changed, &attr);
     pthread_condattr_destroy(&attr);
-    if (lock_folder(f, err) < 0 || make_tls(f, err) < 0 ||
-        start_workers(f, err) < 0) {
+    if (lock_folder(f, err) < 0 ||
+        !(f->shared = f->t->setup(&f->c, err)) || start_workers(f, err) < 0) {
         gw_forward_stop(f, NULL);
         return NULL;
     }
-    gw_log(GW_LOG_INFO, "forward.started", "outgoing=%s failed=%s "
-           "archive=%s:%s called=%s calling=%s tls=%s connections=%d",
-           c.outgoing_dir, c.failed_dir, c.host, c.port, c.called_ae,
-           c.calling_ae, c.tls ? tls_profile_name(c.tls_profile) : "off",
-           c.connections);
+    if (c.transport == GW_FORWARD_REST)
+        gw_log(GW_LOG_INFO, "forward.started", "outgoing=%s failed=%s "
+               "transport=rest url=%s credentials=%s connections=%d "
+               "timeout_ms=%d", c.outgoing_dir, c.failed_dir, c.url,
+               c.credentials_file ? c.credentials_file : "(none)",
+               c.connections, c.timeout_ms);
+    else
+        gw_log(GW_LOG_INFO, "forward.started", "outgoing=%s failed=%s "
+               "transport=dimse archive=%s:%s called=%s calling=%s tls=%s "
+               "connections=%d timeout_ms=%d", c.outgoing_dir, c.failed_dir,
+               c.host, c.port, c.called_ae, c.calling_ae,
+               c.tls ? tls_profile_name(c.tls_profile) : "off",
+               c.connections, c.timeout_ms);
     return f;
+}
+
+int gw_forward_reload(gw_forwarder *f, dcm_error *err)
+{
+    if (!f->t->reload)
+        return DCM_OK;
+    return f->t->reload(f->shared, err);
 }
 
 void gw_forward_wake(gw_forwarder *f)
@@ -892,13 +866,14 @@ void gw_forward_stop(gw_forwarder *f, gw_forward_stats *final)
                (unsigned long long)f->stats.bytes,
                (unsigned long long)f->stats.queued);
     for (int i = 0; f->workers && i < f->c.connections; i++)
-        free(f->workers[i].proposals);
+        f->t->link_free(f->workers[i].link); /* those never started */
     free(f->workers);
     drop_pending(f);
     for (size_t i = 0; i < f->waiting_count; i++)
         free(f->waiting[i].name);
     free(f->waiting);
-    tls_context_unref(f->peer.tls);
+    if (f->t)
+        f->t->teardown(f->shared);
     if (f->dir_fd >= 0)
         close(f->dir_fd); /* and the lock with it */
     pthread_cond_destroy(&f->changed);

@@ -34,6 +34,13 @@ size_t gw_walk_files(const char *path, gw_file_fn fn, void *ctx);
  * is ignored (signals.c). */
 void gw_install_signals(void (*on_stop)(int), void (*on_reload)(int));
 
+/* The calling thread yields the CPU to the receivers (nice
+ * GW_BACKGROUND_NICE): processors and forwarder work from the spool, so a
+ * site waiting for its acknowledgement goes first, and they catch up when
+ * the associations pause. */
+#define GW_BACKGROUND_NICE 10
+void gw_thread_background(void);
+
 /* JSON (json.c). gw_json_string appends text as a JSON string to out
  * (size bytes, *used of them in use); gw_json_field appends "key":"value"
  * to an object begun with '{' (a comma first unless it is the first). */

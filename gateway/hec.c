@@ -1,89 +1,24 @@
 /* hec.c - shipping the audit file to Splunk's HTTP Event Collector
- * (hec.h) with libcurl: batches of lines from the saved offset, the
- * offset saved after each accepted batch, retries with backoff. */
+ * (hec.h) with libcurl: a sender for the tail (tail.h), which reads the
+ * lines from the saved offset and moves it after each accepted batch. */
 #include "hec.h"
 
 #include "gateway.h"
+#include "tail.h"
 
 #include <curl/curl.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 
 #define BATCH_BYTES (256u << 10) /* of audit lines per POST */
-#define POLL_MS 1000
-#define BACKOFF_MAX_MS 60000
 #define TIMEOUT_S 30
 
 static struct {
-    gw_hec_config c;
-    char *url, *token_header, *audit_file, *offset_file, *ca_file, *source;
-    pthread_t thread;
-    pthread_mutex_t lock;
-    pthread_cond_t wake;
-    bool running, stopping;
-} h = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
-
-/* ---- the offset ------------------------------------------------------------------ */
-
-static uint64_t load_offset(void)
-{
-    FILE *f = fopen(h.offset_file, "re");
-    unsigned long long offset = 0;
-    if (f) {
-        if (fscanf(f, "%llu", &offset) != 1)
-            offset = 0;
-        fclose(f);
-    }
-    return offset;
-}
-
-/* Written to a temporary name, synced, renamed: a crash leaves the old
- * offset or the new one, never a broken one. */
-static void save_offset(uint64_t offset)
-{
-    char temp[4200];
-    snprintf(temp, sizeof temp, "%s.tmp", h.offset_file);
-    FILE *f = fopen(temp, "we");
-    bool ok = f && fprintf(f, "%llu\n", (unsigned long long)offset) > 0 &&
-              fflush(f) == 0 && fsync(fileno(f)) == 0;
-    if (f && fclose(f) != 0)
-        ok = false;
-    if (!ok || rename(temp, h.offset_file) < 0)
-        gw_log(GW_LOG_ERROR, "hec.offset_failed", "file=%s reason=\"%s\"",
-               h.offset_file, strerror(errno));
-}
-
-/* ---- a batch --------------------------------------------------------------------- */
-
-/* Up to BATCH_BYTES of whole lines from offset: their bytes (owned by the
- * caller) and length; NULL when there is no whole line yet. */
-static char *read_lines(uint64_t offset, size_t *len)
-{
-    int fd = open(h.audit_file, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return NULL;
-    char *buf = malloc(BATCH_BYTES);
-    ssize_t got = buf ? pread(fd, buf, BATCH_BYTES, (off_t)offset) : -1;
-    close(fd);
-    size_t whole = 0;
-    for (ssize_t i = 0; i < got; i++)
-        if (buf[i] == '\n')
-            whole = (size_t)i + 1;
-    if (whole == 0) {
-        free(buf);
-        return NULL;
-    }
-    *len = whole;
-    return buf;
-}
+    char *url, *token_header, *ca_file, *source;
+    gw_tail *tail;
+} h;
 
 /* The HEC body: one {"source":..,"sourcetype":..,"event":LINE} per line. */
 static char *hec_body(const char *lines, size_t len, size_t *body_len)
@@ -150,60 +85,20 @@ static bool post(const char *body, size_t len, char *why, size_t size)
     return rc == CURLE_OK && status == 200;
 }
 
-/* ---- the thread ------------------------------------------------------------------- */
-
-/* Waits ms, or less if stopping; false when stopping. */
-static bool pause_ms(long ms)
+/* The tail's sender: the whole batch in one POST, or nothing. */
+static size_t send_batch(void *ctx, const char *lines, size_t len, char *why,
+                         size_t why_size)
 {
-    pthread_mutex_lock(&h.lock);
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += ms / 1000;
-    until.tv_nsec += (ms % 1000) * 1000000;
-    if (until.tv_nsec >= 1000000000) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000;
+    (void)ctx;
+    size_t body_len = 0;
+    char *body = hec_body(lines, len, &body_len);
+    if (!body) {
+        snprintf(why, why_size, "out of memory");
+        return 0;
     }
-    while (!h.stopping &&
-           pthread_cond_timedwait(&h.wake, &h.lock, &until) == 0)
-        ;
-    bool go_on = !h.stopping;
-    pthread_mutex_unlock(&h.lock);
-    return go_on;
-}
-
-static void *run_shipper(void *arg)
-{
-    (void)arg;
-    uint64_t offset = load_offset();
-    long backoff = 0;
-    for (;;) {
-        size_t len = 0, body_len = 0;
-        char *lines = read_lines(offset, &len);
-        char *body = lines ? hec_body(lines, len, &body_len) : NULL;
-        char why[256] = "";
-        bool sent = body && post(body, body_len, why, sizeof why);
-        free(lines);
-        free(body);
-        if (sent) {
-            offset += len;
-            save_offset(offset);
-            backoff = 0;
-            continue; /* more may be waiting */
-        }
-        if (len) {
-            backoff = backoff ? backoff * 2 : 1000;
-            if (backoff > BACKOFF_MAX_MS)
-                backoff = BACKOFF_MAX_MS;
-            gw_log(GW_LOG_WARN, "hec.retry", "url=%s reason=\"%s\" "
-                   "retry_in_ms=%ld", h.url, why, backoff);
-        }
-        /* Stopping with lines left: they stay in the file for the next
-         * start. */
-        if (!pause_ms(len ? backoff : POLL_MS))
-            break;
-    }
-    return NULL;
+    bool sent = post(body, body_len, why, why_size);
+    free(body);
+    return sent ? len : 0;
 }
 
 static char *copy(const char *s)
@@ -215,42 +110,35 @@ int gw_hec_start(const gw_hec_config *c, dcm_error *err)
 {
     size_t header_len = strlen("Authorization: Splunk ") + strlen(c->token) + 1;
     h.token_header = malloc(header_len);
-    h.offset_file = malloc(strlen(c->audit_file) + sizeof ".hec-offset");
     h.url = copy(c->url);
-    h.audit_file = copy(c->audit_file);
     h.ca_file = copy(c->ca_file);
     h.source = copy(c->source ? c->source : "siren");
-    if (!h.token_header || !h.offset_file || !h.url || !h.audit_file ||
-        !h.source)
+    if (!h.token_header || !h.url || !h.source)
         return dcm_fail(err, DCM_E_NOMEM, -1, "out of memory");
     snprintf(h.token_header, header_len, "Authorization: Splunk %s",
              c->token);
-    sprintf(h.offset_file, "%s.hec-offset", c->audit_file);
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
         return dcm_fail(err, DCM_E_IO, -1, "cannot start libcurl");
-    if (pthread_create(&h.thread, NULL, run_shipper, NULL) != 0)
-        return dcm_fail(err, DCM_E_NOMEM, -1, "cannot start the HEC thread");
-    h.running = true;
+    gw_tail_config tc = {.name = "hec", .file = c->audit_file,
+                         .offset_suffix = ".hec-offset",
+                         .batch_bytes = BATCH_BYTES, .send = send_batch};
+    if (!(h.tail = gw_tail_start(&tc, err)))
+        return -1;
     gw_log(GW_LOG_INFO, "hec.started", "url=%s offset=%llu", h.url,
-           (unsigned long long)load_offset());
+           (unsigned long long)gw_tail_saved_offset(c->audit_file,
+                                                    ".hec-offset"));
     return DCM_OK;
 }
 
 void gw_hec_stop(void)
 {
-    if (!h.running)
+    if (!h.tail)
         return;
-    pthread_mutex_lock(&h.lock);
-    h.stopping = true;
-    pthread_cond_signal(&h.wake);
-    pthread_mutex_unlock(&h.lock);
-    pthread_join(h.thread, NULL);
-    h.running = false;
+    gw_tail_stop(h.tail);
+    h.tail = NULL;
     curl_global_cleanup();
     free(h.url);
     free(h.token_header);
-    free(h.audit_file);
-    free(h.offset_file);
     free(h.ca_file);
     free(h.source);
 }

@@ -2,9 +2,10 @@
  * hec.h - the audit trail shipped to a Splunk HTTP Event Collector
  * (`POST /services/collector/event`, `Authorization: Splunk <token>`).
  *
- * The audit file is the spool: a thread reads the lines written since the
- * offset it last shipped (kept, durably, in AUDIT_FILE.hec-offset), posts
- * them in batches, and moves the offset only when Splunk has answered 200.
+ * The audit file is the spool: a thread (tail.h) reads the lines written
+ * since the offset it last shipped (kept, durably, in
+ * AUDIT_FILE.hec-offset), posts them in batches, and moves the offset only
+ * when Splunk has answered 200.
  * A slow or absent collector delays the shipping, never the gateway, and
  * loses nothing: after a restart, shipping resumes at the offset. (A line
  * may be sent twice if the gateway stops between Splunk's answer and the

@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdatomic.h>
@@ -49,8 +50,11 @@ typedef struct histogram {
 } histogram;
 
 static struct {
-    const char *const *sites;
-    size_t site_count;
+    /* Sites by slot: a name once given keeps its slot (and its counts)
+     * for the process's life, even if a reload removes the site. */
+    pthread_mutex_t names_lock;
+    char names[GW_METRICS_MAX_SITES][GW_METRICS_NAME_MAX];
+    atomic_size_t site_count;
     site_counts per_site[GW_METRICS_MAX_SITES];
     atomic_uint_least64_t quarantined;
     atomic_uint_least64_t tls_failures[TLS_REASONS + 1]; /* +1: other */
@@ -58,13 +62,28 @@ static struct {
     gw_gauges_fn gauges;
     void *ctx;
     struct MHD_Daemon *daemon;
-} m;
+} m = {.names_lock = PTHREAD_MUTEX_INITIALIZER};
 
-static site_counts *site_at(size_t site)
+size_t gw_metrics_slot(const char *name)
 {
-    return &m.per_site[site < m.site_count + 1 && site < GW_METRICS_MAX_SITES
-                           ? site
-                           : m.site_count];
+    pthread_mutex_lock(&m.names_lock);
+    size_t count = atomic_load(&m.site_count), slot = 0;
+    while (slot < count && strcmp(m.names[slot], name) != 0)
+        slot++;
+    if (slot == count && count < GW_METRICS_MAX_SITES - 1) {
+        snprintf(m.names[slot], sizeof m.names[slot], "%s", name);
+        atomic_store(&m.site_count, count + 1);
+    } else if (slot == count) {
+        slot = GW_METRICS_MAX_SITES - 1; /* all slots taken: "(other)" */
+    }
+    pthread_mutex_unlock(&m.names_lock);
+    return slot;
+}
+
+static site_counts *site_at(size_t slot)
+{
+    return &m.per_site[slot < GW_METRICS_MAX_SITES ? slot
+                                                   : GW_METRICS_MAX_SITES - 1];
 }
 
 void gw_metric_received(size_t site, uint64_t bytes)
@@ -169,10 +188,16 @@ static void put_site_counter(text *t, const char *name, const char *help,
                              size_t offset)
 {
     header(t, name, "counter", help);
-    for (size_t i = 0; i <= m.site_count; i++) {
+    size_t count = atomic_load(&m.site_count);
+    for (size_t i = 0; i < GW_METRICS_MAX_SITES; i++) {
+        if (i >= count && i != GW_METRICS_MAX_SITES - 1)
+            continue;
         atomic_uint_least64_t *v =
             (atomic_uint_least64_t *)((char *)&m.per_site[i] + offset);
-        put(t, "%s{site=\"%s\"} %llu\n", name, m.sites[i],
+        if (i == GW_METRICS_MAX_SITES - 1 && !atomic_load(v))
+            continue; /* "(other)" only once used */
+        put(t, "%s{site=\"%s\"} %llu\n", name,
+            i < count ? m.names[i] : "(other)",
             (unsigned long long)atomic_load(v));
     }
 }
@@ -299,35 +324,33 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *connection,
                  strdup("/metrics or /healthz\n"), 21);
 }
 
-int gw_metrics_start(const char *bind_port, const char *const *sites,
-                     size_t site_count, gw_gauges_fn gauges, void *ctx,
-                     dcm_error *err)
+int gw_metrics_start(const char *address, const char *bind_port,
+                     gw_gauges_fn gauges, void *ctx, dcm_error *err)
 {
     char *end;
     unsigned long port = strtoul(bind_port, &end, 10);
     if (*end || port > 65535)
         return dcm_fail(err, DCM_E_ARG, -1, "metrics port %s", bind_port);
-    if (site_count + 1 > GW_METRICS_MAX_SITES)
-        return dcm_fail(err, DCM_E_ARG, -1, "too many sites for metrics");
-    m.sites = sites;
-    m.site_count = site_count;
+    if (!address || !address[0])
+        address = "127.0.0.1";
+    struct sockaddr_in where = {.sin_family = AF_INET,
+                                .sin_port = htons((uint16_t)port)};
+    if (inet_pton(AF_INET, address, &where.sin_addr) != 1)
+        return dcm_fail(err, DCM_E_ARG, -1, "metrics bind %s is not an IPv4 "
+                        "address", address);
     m.gauges = gauges;
     m.ctx = ctx;
-    /* Loopback only: the numbers name sites and the archive. */
-    struct sockaddr_in address = {.sin_family = AF_INET,
-                                  .sin_port = htons((uint16_t)port),
-                                  .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     m.daemon = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, (uint16_t)port,
-        NULL, NULL, answer, NULL, MHD_OPTION_SOCK_ADDR, &address,
+        NULL, NULL, answer, NULL, MHD_OPTION_SOCK_ADDR, &where,
         MHD_OPTION_CONNECTION_LIMIT, 16u, MHD_OPTION_CONNECTION_TIMEOUT, 10u,
         MHD_OPTION_END);
     if (!m.daemon)
         return dcm_fail(err, DCM_E_IO, -1, "cannot listen for metrics on "
-                        "127.0.0.1:%s", bind_port);
+                        "%s:%s", address, bind_port);
     const union MHD_DaemonInfo *info =
         MHD_get_daemon_info(m.daemon, MHD_DAEMON_INFO_BIND_PORT);
-    gw_log(GW_LOG_INFO, "metrics.listening", "address=127.0.0.1 port=%u",
+    gw_log(GW_LOG_INFO, "metrics.listening", "address=%s port=%u", address,
            info ? info->port : (unsigned)port);
     return DCM_OK;
 }

@@ -19,7 +19,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define GW_METRICS_MAX_SITES 65 /* the sites and the plain listener */
+/* Sites ever configured, the plain listener, and "(other)" for any past
+ * that number (a name keeps its slot across reloads). */
+#define GW_METRICS_MAX_SITES 128
+#define GW_METRICS_NAME_MAX 64
 
 /* What the service reports when scraped. */
 typedef struct gw_gauges {
@@ -34,14 +37,18 @@ typedef struct gw_gauges {
 
 typedef void (*gw_gauges_fn)(void *ctx, gw_gauges *out);
 
-/* Names of the sites, in index order (the plain listener last, as
- * "(plain)"); borrowed for the process's life. */
-int gw_metrics_start(const char *bind_port, const char *const *sites,
-                     size_t site_count, gw_gauges_fn gauges, void *ctx,
-                     dcm_error *err);
+/* Listens on address (IPv4; NULL or "": 127.0.0.1, the default: the
+ * numbers name sites and the archive) and port. */
+int gw_metrics_start(const char *address, const char *bind_port,
+                     gw_gauges_fn gauges, void *ctx, dcm_error *err);
 void gw_metrics_stop(void);
 
-/* Events, by site index (site_count: the plain listener). */
+/* The slot of the site of that name ("(plain)" for the plain listener)
+ * for the counters below: the same slot for the same name for the
+ * process's life. Thread-safe; any time, before start too. */
+size_t gw_metrics_slot(const char *name);
+
+/* Events, by the site's slot. */
 void gw_metric_received(size_t site, uint64_t bytes);
 void gw_metric_rejected(size_t site);
 void gw_metric_quarantined(void);

@@ -73,8 +73,8 @@ static int write_outgoing(const gw_spool *s, const dcm_dataset *ds,
         return dcm_fail(err, DCM_E_IO, -1, "cannot create %s: %s", temp,
                         strerror(errno));
     int rc = dcm_write_file(ds, NULL, dcm_fd_writer, &fd, err);
-    if (rc == DCM_OK && fsync(fd) < 0)
-        rc = dcm_fail(err, DCM_E_IO, -1, "fsync %s: %s", temp,
+    if (rc == DCM_OK && fdatasync(fd) < 0)
+        rc = dcm_fail(err, DCM_E_IO, -1, "fdatasync %s: %s", temp,
                       strerror(errno));
     if (close(fd) < 0 && rc == DCM_OK)
         rc = dcm_fail(err, DCM_E_IO, -1, "close %s: %s", temp,
@@ -131,9 +131,8 @@ static void process_one(gw_processor *p, const char *name)
         return;
     }
     bool from_site = gw_spool_site_of(f, site, sizeof site);
-    pol_slot *slot = p->config.policy_for(p->config.ctx,
-                                          from_site ? site : NULL);
-    pol_policy *pol = slot ? pol_slot_acquire(slot) : NULL;
+    pol_policy *pol = p->config.policy_for(p->config.ctx,
+                                           from_site ? site : NULL);
     anon_result result;
     dcm_dataset *ds = dcm_file_dataset(f);
     if (!pol) {
@@ -150,7 +149,7 @@ static void process_one(gw_processor *p, const char *name)
                  result.reason);
         quarantine(p, name, why);
     } else if (write_outgoing(s, ds, name, &err) < 0 ||
-               gw_spool_remove(s->received, name, &err) < 0) {
+               gw_spool_drop(s->received, name, &err) < 0) {
         /* Left in received/: tried again at the next scan. */
         gw_log(GW_LOG_ERROR, "instance.failed", "file=%s reason=\"%s\"", name,
                err.message);
@@ -233,6 +232,7 @@ static void *run_worker(void *arg)
     gw_processor *p = w->p;
     int index = w->index;
     free(w);
+    gw_thread_background();
     for (char *name; (name = next_name(p, index)) != NULL; free(name))
         process_one(p, name);
     return NULL;

@@ -3,7 +3,7 @@
  * applies the policy of the site that sent each, and moves the result to
  * spool/outgoing (or the instance to spool/quarantine with a reason).
  * Each instance is processed wholly under one policy version: the one
- * acquired from its site's slot when its processing starts.
+ * its site has when its processing starts.
  */
 #ifndef SIREN_GW_PROCESS_H
 #define SIREN_GW_PROCESS_H
@@ -18,9 +18,10 @@ typedef struct gw_processor gw_processor;
 typedef struct gw_process_config {
     const gw_spool *spool;
     int threads;              /* >= 1 */
-    /* The policy slot for the site an instance came from (site NULL: the
-     * plain listener); NULL if there is none (quarantined). */
-    pol_slot *(*policy_for)(void *ctx, const char *site);
+    /* A reference to the current policy of the site an instance came
+     * from (site NULL: the plain listener), dropped when the instance is
+     * done; NULL if there is none (the instance is quarantined). */
+    pol_policy *(*policy_for)(void *ctx, const char *site);
     void *ctx;
     /* Called after an instance reached spool/outgoing (wakes the
      * forwarder); may be NULL. */

@@ -8,8 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 #include <unistd.h>
 
 int gw_sync_dir(const char *dir)
@@ -85,7 +87,26 @@ int gw_spool_paths(gw_spool *s, const char *root, dcm_error *err)
     snprintf(s->outgoing, sizeof s->outgoing, "%s/outgoing", root);
     snprintf(s->quarantine, sizeof s->quarantine, "%s/quarantine", root);
     snprintf(s->failed, sizeof s->failed, "%s/failed", root);
+    s->lock_fd = -1;
     return DCM_OK;
+}
+
+static int lock_spool(gw_spool *s, dcm_error *err)
+{
+    s->lock_fd = open(s->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (s->lock_fd < 0)
+        return dcm_fail(err, DCM_E_IO, -1, "cannot open %s: %s", s->root,
+                        strerror(errno));
+    if (flock(s->lock_fd, LOCK_EX | LOCK_NB) == 0)
+        return DCM_OK;
+    int why = errno;
+    close(s->lock_fd);
+    s->lock_fd = -1;
+    if (why == EWOULDBLOCK)
+        return dcm_fail(err, DCM_E_IO, -1, "spool %s is in use by another "
+                        "siren serve", s->root);
+    return dcm_fail(err, DCM_E_IO, -1, "cannot lock spool %s: %s", s->root,
+                    strerror(why));
 }
 
 int gw_spool_open(gw_spool *s, const char *root, dcm_error *err)
@@ -98,6 +119,8 @@ int gw_spool_open(gw_spool *s, const char *root, dcm_error *err)
     for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++) {
         rc = make_dir(dirs[i], err);
         if (rc < 0)
+            return rc;
+        if (i == 0 && (rc = lock_spool(s, err)) < 0)
             return rc;
         if (i > 0)
             remove_unfinished(dirs[i]);
@@ -199,6 +222,16 @@ int gw_spool_remove(const char *dir, const char *name, dcm_error *err)
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/%s", dir, name);
     if ((unlink(path) < 0 && errno != ENOENT) || gw_sync_dir(dir) < 0)
+        return dcm_fail(err, DCM_E_IO, -1, "cannot remove %s: %s", path,
+                        strerror(errno));
+    return DCM_OK;
+}
+
+int gw_spool_drop(const char *dir, const char *name, dcm_error *err)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    if (unlink(path) < 0 && errno != ENOENT)
         return dcm_fail(err, DCM_E_IO, -1, "cannot remove %s: %s", path,
                         strerror(errno));
     return DCM_OK;

@@ -29,11 +29,15 @@ typedef struct gw_spool {
     char root[PATH_MAX];
     char received[PATH_MAX], outgoing[PATH_MAX];
     char quarantine[PATH_MAX], failed[PATH_MAX];
+    int lock_fd;              /* root, flock'ed by the service; -1 */
 } gw_spool;
 
-/* Creates the stage folders (mode 0700) under root if missing and removes
- * unfinished files left by a crash. For the service only: a running
- * service's unfinished files are not leftovers. */
+/* Takes the spool for this process (an exclusive flock on root, kept until
+ * the process ends: a second `siren serve` on the same spool is refused,
+ * before it could remove the first one's unfinished files), creates the
+ * stage folders (mode 0700) under root if missing and removes unfinished
+ * files left by a crash. For the service only: a running service's
+ * unfinished files are not leftovers. */
 int gw_spool_open(gw_spool *s, const char *root, dcm_error *err);
 /* Only the folder names under root, nothing made or removed on disk: for
  * tools that look at the spool while the service may run. */
@@ -51,6 +55,13 @@ int gw_spool_write_reason(const char *dir, const char *name,
                           const char *reason, dcm_error *err);
 /* Removes dir/name, durably. */
 int gw_spool_remove(const char *dir, const char *name, dcm_error *err);
+/* Removes dir/name once its successor is durable (the de-identified file
+ * for a received one; the archive's confirmation for an outgoing one),
+ * without syncing the folder: if a power failure brings the name back,
+ * the instance is processed or delivered again with the same result (the
+ * same name in outgoing/, the same SOP Instance UID, which the archive
+ * stores once). Saves a flush an instance at each stage. */
+int gw_spool_drop(const char *dir, const char *name, dcm_error *err);
 /* Bytes of all files in the stages (for the quota). */
 uint64_t gw_spool_usage(const gw_spool *s);
 /* dir/prefix+name into out; false if it does not fit. */

@@ -42,6 +42,13 @@ for harness in "$build"/tests/fuzz_*; do
     # second against thousands for the DICOM harnesses.
     case "$name" in
     fuzz_policy) dict="$here/policy.dict" runs=${FUZZ_SMOKE_RUNS:-10000} ;;
+    fuzz_config) dict="$here/policy.dict" runs=${FUZZ_SMOKE_RUNS:-5000} ;;
+    fuzz_codec_frames) dict="$here/dicom.dict" runs=$smoke_runs ;;
+    # The codecs decode whole images (OpenJPEG, CharLS and libjpeg run
+    # uninstrumented but take milliseconds): fewer smoke runs.
+    fuzz_codec_*) dict="$here/codec.dict" runs=${FUZZ_SMOKE_RUNS:-3000} ;;
+    fuzz_rest_answer) dict="$here/rest_answer.dict" runs=$smoke_runs ;;
+    fuzz_audit_line) dict="$here/audit_line.dict" runs=$smoke_runs ;;
     *) dict="$here/dicom.dict" runs=$smoke_runs ;;
     esac
     case "$mode" in

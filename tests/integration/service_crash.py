@@ -45,11 +45,15 @@ and the original).
                refused ones is; the spool drains (spool.available) and
                the refused ones, sent again, are accepted and delivered.
   3. signals   on a copy of examples/ (siren.conf and its policies, so
-               that the test may edit a policy): SIGHUP with basic.policy
+               that the test may edit a policy): a second gateway on
+               the same spool is refused at start; SIGHUP with basic.policy
                at version 2 on disk (instances after the reload carry
                "SIREN basic version 2" in DeidentificationMethod); SIGHUP
                with a broken basic.policy (policy.failed logged, version
-               2 stays); SIGTERM in the middle of an association (the
+               2 stays); SIGHUP with a changed siren.conf (all or
+               nothing: refused while a policy is broken, in force once
+               it compiles; a changed archive port reported as needing
+               a restart); SIGTERM in the middle of an association (the
                association finishes, every file Success, exit 0; the next
                start delivers what the spool kept).
   4. requeue   `siren spool retry --all quarantine` while four senders
@@ -77,6 +81,7 @@ import random
 import re
 import shutil
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -313,12 +318,13 @@ def summary_of(state):
 # ---------------------------------------------------------------------------
 
 
-def run_storescu(ctx, port, files, extra=()):
-    """storescu +tls as site A: {path: response text} for the files it got
-    a response for, and its output."""
+def run_storescu(ctx, port, files, extra=(), aet="SITEA"):
+    """storescu +tls with site A's certificate, calling AE title aet:
+    {path: response text} for the files it got a response for, and its
+    output."""
     pki = ctx["pki"]
     command = ["storescu", "-v", "-to", "10", "-ta", "10", "-ts", "30",
-               "-aet", "SITEA", "-aec", "SIREN", *extra,
+               "-aet", aet, "-aec", "SIREN", *extra,
                "+tls", pki.path("site-a.key"), pki.path("site-a-chain.pem"),
                "+cf", pki.path("ca-bundle.pem"), "127.0.0.1", str(port),
                *files]
@@ -796,9 +802,9 @@ def method_of(archive, uid):
     return tags.get("DeidentificationMethod", "")
 
 
-def send_one(checks, ctx, gateway, path, expected, what):
+def send_one(checks, ctx, gateway, path, expected, what, aet="SITEA"):
     responses, status, output = run_storescu(
-        ctx, gateway.env["SIREN_TLS_PORT"], [path])
+        ctx, gateway.env["SIREN_TLS_PORT"], [path], aet=aet)
     checks.expect(responses.get(path) == "Success",
                   f"{what}: status {responses.get(path)}: {output[-300:]}")
     uid = expected[int(pydicom.dcmread(path, stop_before_pixels=True)
@@ -807,6 +813,65 @@ def send_one(checks, ctx, gateway, path, expected, what):
     checks.expect(wait_until(lambda: archive.lookup(uid), 30, 0.2),
                   f"{what}: not delivered")
     return method_of(archive, uid) or ""
+
+
+def check_spool_taken(checks, ctx, gateway):
+    """A second gateway on the running one's spool is refused at start,
+    before it could remove the first one's unfinished files."""
+    env = dict(gateway.env, SIREN_TLS_PORT=str(free_port()),
+               SIREN_PLAIN_PORT=str(free_port()),
+               SIREN_METRICS_PORT=str(free_port()))
+    second = subprocess.run([ctx["siren"], "serve", "-c", gateway.config],
+                            env=env, capture_output=True, text=True,
+                            timeout=30)
+    checks.expect(second.returncode == 1 and
+                  "in use by another siren serve" in second.stderr,
+                  f"a second gateway on the same spool: exit "
+                  f"{second.returncode}: {second.stderr[-300:]}")
+
+
+def check_config_reload(checks, ctx, gateway, conf, policy, paths, expected):
+    """SIGHUP reads siren.conf again, all or nothing: site A gets a second
+    AE title (SITEA9) in the file while its policy is broken - the reload
+    fails as a whole and SITEA9 stays unknown; with the policy mended it
+    succeeds and SITEA9 may send; a changed archive port is reported as
+    needing a restart while delivery goes on to the running one."""
+    with open(conf) as stream:
+        text = stream.read()
+    aet_line = 'aet "${SIREN_SITE_A_AET:-SITEA}"'
+    assert aet_line in text and 'port "${SIREN_ARCHIVE_PORT:-4242}"' in text
+    text = text.replace(aet_line, aet_line + '\n  aet "SITEA9"')
+    text = text.replace('port "${SIREN_ARCHIVE_PORT:-4242}"', 'port "9"')
+    with open(conf, "w") as stream:
+        stream.write(text)
+    mark = len(gateway.events("config.reload_failed"))
+    gateway.signal(signal.SIGHUP)
+    checks.expect(wait_until(lambda: len(gateway.events(
+        "config.reload_failed")) > mark, 10, 0.1),
+        "no config.reload_failed with a broken policy")
+    responses, _, output = run_storescu(
+        ctx, gateway.env["SIREN_TLS_PORT"], [paths[0]], aet="SITEA9")
+    checks.expect(paths[0] not in responses,
+                  f"SITEA9 accepted after a failed reload: {output[-300:]}")
+    with open(policy, "w") as stream:
+        stream.write(POLICY_V2)
+    mark = len(gateway.events("config.reloaded"))
+    gateway.signal(signal.SIGHUP)
+    checks.expect(wait_until(lambda: len(gateway.events(
+        "config.reloaded")) > mark, 10, 0.1), "no config.reloaded")
+    checks.expect([l for l in gateway.events("config.restart_needed")
+                   if "archive.port" in l],
+                  "the changed archive port is not reported as needing a "
+                  "restart")
+    for path in paths:
+        method = send_one(checks, ctx, gateway, path, expected,
+                          "after the configuration reload", aet="SITEA9")
+        checks.expect(method.startswith("SIREN basic version 2"),
+                      f"after the configuration reload: {method!r}")
+    # The restart later in the scenario delivers to the real archive.
+    with open(conf, "w") as stream:
+        stream.write(text.replace('port "9"',
+                                  'port "${SIREN_ARCHIVE_PORT:-4242}"'))
 
 
 def scenario_signals(checks, ctx):
@@ -826,6 +891,7 @@ def scenario_signals(checks, ctx):
     spool = os.path.join(work, "spool-signals")
     gateway = Gateway(ctx, "signals", gateway_env(ctx, "signals", spool),
                       config=os.path.join(conf, "siren.conf"))
+    check_spool_taken(checks, ctx, gateway)
     method = send_one(checks, ctx, gateway, paths[0], expected, "before")
     checks.expect(method.startswith("SIREN basic version 1"),
                   f"before the reload: {method!r}")
@@ -834,8 +900,8 @@ def scenario_signals(checks, ctx):
         stream.write(POLICY_V2)
     gateway.signal(signal.SIGHUP)
     checks.expect(wait_until(lambda: [l for l in gateway.events(
-        "policy.reloaded") if "policy=basic version=2" in l], 10, 0.1),
-        "no policy.reloaded for basic version 2")
+        "policy.loaded") if "policy=basic version=2" in l], 10, 0.1),
+        "no policy.loaded for basic version 2")
     method = send_one(checks, ctx, gateway, paths[1], expected, "reloaded")
     checks.expect(method.startswith("SIREN basic version 2"),
                   f"after the reload: {method!r}")
@@ -851,8 +917,10 @@ def scenario_signals(checks, ctx):
     method = send_one(checks, ctx, gateway, paths[2], expected, "broken")
     checks.expect(method.startswith("SIREN basic version 2"),
                   f"after a failed reload: {method!r}")
+    check_config_reload(checks, ctx, gateway, os.path.join(conf, "siren.conf"),
+                        policy, paths[3:6], expected)
     # SIGTERM in the middle of an association: it finishes.
-    rest = paths[3:]
+    rest = paths[6:]
     outcome = {}
     sender = threading.Thread(target=lambda: outcome.update(
         zip(("responses", "status", "output"),

@@ -212,9 +212,21 @@ def scenario_sites(checks, ctx, gateway):
     check_metrics(checks, ctx)
 
 
+# Another loopback address (all of 127/8 is): metrics { bind } is taken.
+METRICS_ADDRESS = "127.0.0.2"
+
+
 def check_metrics(checks, ctx):
-    """The counters of what just happened, and the health."""
-    base = f"http://127.0.0.1:{ctx['metrics_port']}"
+    """The counters of what just happened, and the health, on the address
+    `metrics { bind }` names (and not on 127.0.0.1)."""
+    base = f"http://{METRICS_ADDRESS}:{ctx['metrics_port']}"
+    try:
+        urllib.request.urlopen(f"http://127.0.0.1:{ctx['metrics_port']}"
+                               "/healthz", timeout=5)
+        checks.fail(f"/healthz answers on 127.0.0.1, bind is "
+                    f"{METRICS_ADDRESS}")
+    except OSError:
+        pass
     with urllib.request.urlopen(base + "/metrics", timeout=10) as answer:
         text = answer.read().decode()
     values = dict(re.findall(r"^(siren_[^ ]+) (\S+)$", text, re.M))
@@ -496,6 +508,7 @@ def main():
                           SIREN_ARCHIVE_AET=tls_orthanc.ORTHANC_AET,
                           SIREN_AUDIT_FILE=ctx["audit"],
                           SIREN_METRICS_PORT=str(ctx["metrics_port"]),
+                          SIREN_METRICS_BIND=METRICS_ADDRESS,
                           SPLUNK_HEC_URL=ctx["collector"].url,
                           SPLUNK_HEC_TOKEN="siren-test-token")
         run(checks, ctx)
