@@ -7,6 +7,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 FUZZ_SECONDS ?= 60
 CMAKE ?= cmake
 CC_FUZZ ?= clang
+CXX_FUZZ ?= clang++
 
 .PHONY: all build test test-unit demo fuzz bench clean help deps-build
 
@@ -30,7 +31,7 @@ build-asan/CMakeCache.txt:
 	$(CMAKE) -S . -B build-asan -DCMAKE_BUILD_TYPE=ASan -DSIREN_WERROR=ON
 
 build-fuzz/CMakeCache.txt:
-	CC=$(CC_FUZZ) $(CMAKE) -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Fuzz -DSIREN_WERROR=ON
+	CC=$(CC_FUZZ) CXX=$(CXX_FUZZ) $(CMAKE) -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Fuzz -DSIREN_WERROR=ON
 
 build: deps-build build/CMakeCache.txt
 	$(CMAKE) --build build -j $(JOBS)

@@ -352,6 +352,22 @@ int dcm_element_append_fragment(dcm_element *el, const void *data, size_t len,
     return DCM_OK;
 }
 
+int dcm_element_set_fragment(dcm_element *el, size_t index, const void *data,
+                             size_t len, dcm_error *err)
+{
+    if (el->kind != DCM_KIND_FRAGMENTS || index >= el->u.frag.count)
+        return dcm_fail(err, DCM_E_ARG, -1, "no fragment %zu to set", index);
+    uint8_t *copy = copy_with_nul(data, len);
+    if (!copy)
+        return dcm_fail(err, DCM_E_NOMEM, -1, "out of memory setting a fragment");
+    dcm_value *frag = &el->u.frag.frags[index];
+    value_clear(frag);
+    frag->storage = DCM_STORE_INLINE;
+    frag->length = len;
+    frag->u.bytes = copy;
+    return DCM_OK;
+}
+
 /* ---- element accessors ---------------------------------------------------- */
 
 uint32_t dcm_element_tag(const dcm_element *el)

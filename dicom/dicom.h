@@ -329,6 +329,11 @@ int dcm_element_fragment_read(const dcm_element *el, size_t index,
  * element must be DCM_KIND_FRAGMENTS; see dcm_dataset_set_fragments. */
 int dcm_element_append_fragment(dcm_element *el, const void *data,
                                 size_t len, dcm_error *err);
+/* Replaces the bytes of the index-th item with a copy of len bytes (item
+ * 0: the Basic Offset Table, which encoders fill once they know where
+ * their frames start). */
+int dcm_element_set_fragment(dcm_element *el, size_t index, const void *data,
+                             size_t len, dcm_error *err);
 /* Sets an encapsulated element with an empty Basic Offset Table. */
 dcm_element *dcm_dataset_set_fragments(dcm_dataset *ds, uint32_t tag,
                                        dcm_vr vr, dcm_error *err);
