@@ -3,6 +3,7 @@
  * same anon_apply), so that an officer can try a policy on samples and
  * see, element by element, what it changes. */
 #include "gateway.h"
+#include "sites.h"
 
 #include "anon.h"
 #include "dicom.h"
@@ -42,28 +43,6 @@ static const char diff_help[] =
     "printed), 1 the file or the policy could not be read, 2 usage.\n";
 
 /* ---- shared ----------------------------------------------------------------------- */
-
-/* The policy with the engine's checks; NULL after printing why. Warnings
- * are printed unless quiet. */
-static pol_policy *load_policy(const char *path, bool quiet)
-{
-    pol_diags diags = {0};
-    pol_policy *p = pol_policy_load(path, pol_lookup_env, NULL, &diags);
-    if (p)
-        anon_check(p, &diags);
-    for (size_t i = 0; i < diags.count; i++) {
-        char line[1024];
-        if (!diags.items[i].warning || !quiet)
-            fprintf(stderr, "%s\n",
-                    pol_diag_format(&diags.items[i], line, sizeof line));
-    }
-    if (p && diags.errors) {
-        pol_policy_unref(p);
-        p = NULL;
-    }
-    pol_diags_free(&diags);
-    return p;
-}
 
 static void print_open_error(const char *path, const dcm_error *err)
 {
@@ -317,7 +296,7 @@ int gw_cmd_apply(int argc, char **argv)
     apply_options o;
     if (parse_options(argc, argv, false, &o) < 0)
         return GW_EXIT_USAGE;
-    pol_policy *p = load_policy(o.policy, o.quiet);
+    pol_policy *p = gw_policy_load(o.policy, !o.quiet, NULL);
     if (!p)
         return GW_EXIT_FAILURE;
     if (!make_output_dir(o.out_dir)) {
@@ -533,7 +512,7 @@ int gw_cmd_diff(int argc, char **argv)
     apply_options o;
     if (parse_options(argc, argv, true, &o) < 0)
         return GW_EXIT_USAGE;
-    pol_policy *p = load_policy(o.policy, false);
+    pol_policy *p = gw_policy_load(o.policy, true, NULL);
     if (!p)
         return GW_EXIT_FAILURE;
     const char *path = argv[o.first_input];

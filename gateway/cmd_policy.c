@@ -1,6 +1,7 @@
 /* cmd_policy.c - "siren policy check|explain": what a compliance officer
  * runs before a policy goes live. */
 #include "gateway.h"
+#include "sites.h"
 
 #include "anon.h"
 #include "policy.h"
@@ -23,37 +24,6 @@ static void usage(FILE *out)
             "  know (or the ATTRIBUTEs given: keywords or (gggg,eeee)), the\n"
             "  action and where it comes from: a table row and option, or a\n"
             "  policy line.\n");
-}
-
-/* Prints the diagnostics; returns the number of warnings. */
-static size_t print_diags(const pol_diags *diags)
-{
-    size_t warnings = 0;
-    for (size_t i = 0; i < diags->count; i++) {
-        char line[1024];
-        fprintf(stderr, "%s\n", pol_diag_format(&diags->items[i], line,
-                                                 sizeof line));
-        warnings += diags->items[i].warning;
-    }
-    return warnings;
-}
-
-/* Compiles path, adding the engine's warnings (kept identifiers and the
- * like). NULL after printing the errors. */
-static pol_policy *load(const char *path, size_t *warnings)
-{
-    pol_diags diags = {0};
-    pol_policy *p = pol_policy_load(path, pol_lookup_env, NULL, &diags);
-    if (p)
-        anon_check(p, &diags);
-    *warnings = print_diags(&diags);
-    if (p && diags.errors) {
-        /* The engine found a line it cannot carry out. */
-        pol_policy_unref(p);
-        p = NULL;
-    }
-    pol_diags_free(&diags);
-    return p;
 }
 
 static int check(int argc, char **argv)
@@ -79,7 +49,7 @@ static int check(int argc, char **argv)
         return GW_EXIT_USAGE;
     }
     size_t warnings;
-    pol_policy *p = load(argv[optind], &warnings);
+    pol_policy *p = gw_policy_load(argv[optind], true, &warnings);
     if (!p)
         return GW_EXIT_FAILURE;
     printf("%s: policy \"%s\" version %u, sha256:%s%s%s, %zu warning%s\n",
@@ -97,7 +67,7 @@ static int explain(int argc, char **argv)
         return argc < 2 ? GW_EXIT_USAGE : GW_EXIT_OK;
     }
     size_t warnings;
-    pol_policy *p = load(argv[1], &warnings);
+    pol_policy *p = gw_policy_load(argv[1], true, &warnings);
     if (!p)
         return GW_EXIT_FAILURE;
     int rc = anon_explain(p, (const char *const *)argv + 2,

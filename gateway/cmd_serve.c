@@ -969,15 +969,6 @@ static void options_from_config(const gw_config *c, serve_options *o)
         .handshake_timeout_s = c->handshake_timeout_s, .max_pdu = c->max_pdu};
 }
 
-static void print_diags(const pol_diags *d)
-{
-    for (size_t i = 0; i < d->count; i++) {
-        char line[1024];
-        fprintf(stderr, "%s\n", pol_diag_format(&d->items[i], line,
-                                                  sizeof line));
-    }
-}
-
 /* The current policy of the site an instance came from (site_name NULL:
  * the plain listener's), for the processor: a reference it drops. */
 static pol_policy *policy_for_site(void *ctx, const char *site_name)
@@ -1002,7 +993,7 @@ static gw_sites *reload_config(const server *srv)
     gw_config *fresh = calloc(1, sizeof *fresh);
     pol_diags diags = {0};
     int rc = fresh ? gw_config_load(running->file, fresh, &diags) : -1;
-    print_diags(&diags);
+    gw_print_diags(&diags, true);
     pol_diags_free(&diags);
     dcm_error err = {0};
     gw_sites *t = NULL;
@@ -1161,7 +1152,7 @@ static int load_service(int argc, char **argv, server *srv, serve_options *o,
     gw_config *c = calloc(1, sizeof *c);
     pol_diags diags = {0};
     int rc = c ? gw_config_load(argv[2], c, &diags) : -1;
-    print_diags(&diags);
+    gw_print_diags(&diags, true);
     pol_diags_free(&diags);
     if (rc < 0) {
         free(c);

@@ -9,6 +9,7 @@
  * away). NAME comes from the command line but is treated as untrusted:
  * it names a file in a stage, never a path. */
 #include "gateway.h"
+#include "sites.h"
 
 #include "audit.h"
 
@@ -420,11 +421,7 @@ static bool spool_root(const spool_options *o, char *root, size_t size)
     gw_config *c = calloc(1, sizeof *c);
     pol_diags diags = {0};
     int rc = c ? gw_config_load(o->config, c, &diags) : -1;
-    for (size_t i = 0; i < diags.count; i++) {
-        char line[1024];
-        fprintf(stderr, "%s\n", pol_diag_format(&diags.items[i], line,
-                                                 sizeof line));
-    }
+    gw_print_diags(&diags, true);
     pol_diags_free(&diags);
     bool ok = rc == 0 && c->spool[0];
     if (rc == 0 && !c->spool[0])

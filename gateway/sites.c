@@ -67,24 +67,41 @@ bool gw_sites_plain_allows(const gw_sites *t, const char *ae)
 
 /* ---- from the configuration ---------------------------------------------------------- */
 
-/* Compiles a policy with the engine's checks, its diagnostics on stderr
- * (file:line:column: ...). NULL if it has errors. */
-static pol_policy *compile_policy(const char *path, const char *owner)
+size_t gw_print_diags(const pol_diags *d, bool with_warnings)
+{
+    size_t warnings = 0;
+    for (size_t i = 0; i < d->count; i++) {
+        char line[1024];
+        warnings += d->items[i].warning;
+        if (!d->items[i].warning || with_warnings)
+            fprintf(stderr, "%s\n", pol_diag_format(&d->items[i], line,
+                                                      sizeof line));
+    }
+    return warnings;
+}
+
+pol_policy *gw_policy_load(const char *path, bool with_warnings,
+                           size_t *warnings)
 {
     pol_diags diags = {0};
     pol_policy *p = pol_policy_load(path, pol_lookup_env, NULL, &diags);
     if (p)
         anon_check(p, &diags);
-    for (size_t i = 0; i < diags.count; i++) {
-        char line[1024];
-        fprintf(stderr, "%s\n", pol_diag_format(&diags.items[i], line,
-                                                  sizeof line));
-    }
+    size_t count = gw_print_diags(&diags, with_warnings);
+    if (warnings)
+        *warnings = count;
     if (p && diags.errors) {
         pol_policy_unref(p);
         p = NULL;
     }
     pol_diags_free(&diags);
+    return p;
+}
+
+/* A site's (or the plain listener's) policy, logged. */
+static pol_policy *compile_policy(const char *path, const char *owner)
+{
+    pol_policy *p = gw_policy_load(path, true, NULL);
     if (p)
         gw_log(GW_LOG_INFO, "policy.loaded", "file=%s policy=%s version=%u "
                "policy_sha256=%s for=%s", path, pol_policy_name(p),

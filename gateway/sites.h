@@ -52,6 +52,16 @@ typedef struct gw_sites {
     uint64_t spool_quota;     /* bytes; 0: until the disk is full */
 } gw_sites;
 
+/* Prints diagnostics on stderr, one file:line:column line each (warnings
+ * too when with_warnings); returns the number of warnings among them. */
+size_t gw_print_diags(const pol_diags *d, bool with_warnings);
+/* Compiles the policy at path with the de-identification engine's checks
+ * (anon_check), its diagnostics printed (gw_print_diags); *warnings (may
+ * be NULL) gets their number. NULL if it has errors. Owned by the caller:
+ * pol_policy_unref. */
+pol_policy *gw_policy_load(const char *path, bool with_warnings,
+                           size_t *warnings);
+
 /* An empty table (one reference) for the caller to fill; the limits are
  * dcm_net_limits_default's. NULL when out of memory. */
 gw_sites *gw_sites_new(void);
