@@ -323,10 +323,52 @@ static void print_header(const pol_policy *p, FILE *out)
                 min_days, max_days, back ? "back" : "forward", ref->text);
     pol_gate_info g;
     for (size_t i = 0; pol_policy_gate(p, i, &g); i++)
-        fprintf(out, "%s:%u: %s %s%s%s\n", g.file, g.line,
+        fprintf(out, "%s:%u: %s %s%s%s%s\n", g.file, g.line,
                 g.verdict == POL_REJECT ? "reject" : "quarantine",
                 g.unless ? "unless its condition holds" : "if its condition holds",
+                g.unless_redacted ? ", unless a redact line applies" : "",
                 g.because ? ": " : "", g.because ? g.because : "");
+}
+
+static const char *when_text(pol_when when)
+{
+    return when == POL_IF       ? " if its condition holds"
+           : when == POL_UNLESS ? " unless its condition holds"
+                                : "";
+}
+
+/* The compress, keep-syntax and redact lines and the settings that go
+ * with them; nothing when the policy has none of these lines. */
+static void print_pixels(const pol_policy *p, FILE *out)
+{
+    pol_compression c;
+    pol_rect r;
+    pol_when when;
+    if (!pol_policy_compress_line(p, 0, &c, &when) &&
+        !pol_policy_redact_line(p, 0, &r, &when))
+        return;
+    fputs("\npixels (the first compress or keep-syntax line that applies "
+          "wins; every redact line that applies adds its rectangle):\n",
+          out);
+    for (size_t i = 0; pol_policy_compress_line(p, i, &c, &when); i++) {
+        char text[96];
+        pol_compression_format(&c, text, sizeof text);
+        fprintf(out, "%s:%u: %s%s (%s)%s\n", c.file, c.line,
+                c.codec == POL_CODEC_NONE ? "" : "compress to ", text,
+                c.ts_uid ? c.ts_uid : "syntax as received", when_text(when));
+    }
+    for (size_t i = 0; pol_policy_redact_line(p, i, &r, &when); i++)
+        fprintf(out, "%s:%u: redact rectangle x %u y %u width %u height "
+                     "%u%s\n",
+                r.file, r.line, r.x, r.y, r.width, r.height, when_text(when));
+    fprintf(out, "on compression failure: %s; lossless results %s; "
+                 "already-lossy images %s\n",
+            pol_policy_keep_original_on_failure(p) ? "keep the original"
+                                                   : "quarantine",
+            pol_policy_verify_lossless(p) ? "verified" : "not verified",
+            pol_policy_allow_lossy_recompression(p)
+                ? "may be compressed lossily again"
+                : "never compressed lossily again");
 }
 
 static void explain_all(const pol_policy *p, const dcm_dataset *top,
@@ -360,6 +402,7 @@ static void explain_all(const pol_policy *p, const dcm_dataset *top,
             pol_policy_keep_list(p)
                 ? "removed, except those describing the image and pixels"
                 : "kept (mode standard)");
+    print_pixels(p, out);
 }
 
 int anon_explain(const pol_policy *p, const char *const *attrs, size_t count,

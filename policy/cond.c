@@ -26,21 +26,9 @@
 #define MAX_VALUES 64   /* in (...) */
 #define MAX_DEPTH 32    /* nested parentheses and "not" */
 
-static bool is_word(const token *t, const char *word)
-{
-    return t->kind == TOK_WORD && strcmp(t->text, word) == 0;
-}
-
 static bool is_punct(const token *t, const char *p)
 {
     return t->kind == TOK_PUNCT && strcmp(t->text, p) == 0;
-}
-
-static const char *shown(const token *t)
-{
-    return t->kind == TOK_NEWLINE ? "end of line"
-           : t->kind == TOK_END   ? "end of file"
-                                  : t->text;
 }
 
 static int expected(lexer *lx, const token *t, const char *what,

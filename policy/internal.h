@@ -10,6 +10,7 @@
 #include <openssl/evp.h>
 #include <regex.h>
 #include <stdatomic.h>
+#include <string.h>
 
 /* ---- lexer -------------------------------------------------------------------- */
 
@@ -53,6 +54,19 @@ void lex_init(lexer *lx, const char *file, const char *src, size_t len,
  * reported to diags and the offending characters skipped. */
 void lex_next(lexer *lx, token *t);
 const token *lex_peek(lexer *lx);
+
+static inline bool is_word(const token *t, const char *word)
+{
+    return t->kind == TOK_WORD && strcmp(t->text, word) == 0;
+}
+
+/* A token as a message shows it. */
+static inline const char *shown(const token *t)
+{
+    return t->kind == TOK_NEWLINE ? "end of line"
+           : t->kind == TOK_END   ? "end of file"
+                                  : t->text;
+}
 
 
 /* ---- files (io.c) ---------------------------------------------------------- */
@@ -112,8 +126,10 @@ typedef struct gate {
     bool unless;         /* fires when the condition is false */
     cond *condition;
     char *because;       /* reason text, or NULL */
+    bool unless_redacted; /* held back when a redact line applies */
     const char *file;
     unsigned line;
+    unsigned redacted_column; /* of "unless redacted", for its warning */
 } gate;
 
 struct pol_table {
@@ -129,6 +145,29 @@ pol_table *table_load(const char *path, const char *key_column,
                       const char *value_column, EVP_MD_CTX *hash,
                       char *error, size_t error_size);
 void table_free(pol_table *t);
+
+/* ---- pixels (pixels.c) ----------------------------------------------------- */
+
+/* A compress or keep-syntax line: target.codec POL_CODEC_NONE for
+ * keep-syntax; target.file and target.line say where it is. */
+typedef struct compress_line {
+    pol_compression target;
+    pol_when when;
+    cond *condition; /* NULL when POL_ALWAYS */
+} compress_line;
+
+typedef struct redact_line {
+    pol_rect rect;
+    pol_when when;
+    cond *condition;
+} redact_line;
+
+/* Whether kw starts a statement of the pixel stage: compress,
+ * keep-syntax, redact, verify, allow, on. */
+bool pixels_is_statement(const token *kw);
+/* Parses that statement into p; -1 after reporting an error. */
+int pixels_statement(pol_policy *p, lexer *lx, const token *kw);
+void pixels_free(pol_policy *p);
 
 struct pol_policy {
     atomic_int refs;
@@ -155,6 +194,15 @@ struct pol_policy {
     pol_tagref shift_ref;
     int shift_min, shift_max;
     bool shift_back;
+    compress_line *compress;   /* in file order: the first that applies wins */
+    size_t compress_count, compress_capacity;
+    redact_line *redact;       /* in file order: every one that applies */
+    size_t redact_count, redact_capacity;
+    bool allow_lossy_recompression;
+    bool verify_off;           /* "verify lossless off" */
+    bool keep_original_on_failure;
+    unsigned verify_line, failure_line; /* where they were set, or 0 */
+    bool pixel_warned;         /* the "not wired yet" warning was given */
 };
 
 /* A copy of text owned by p (freed with it); NULL on allocation failure. */

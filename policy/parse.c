@@ -10,7 +10,7 @@
  *   option OPTION                      a PS3.15 option, e.g. retain-uids
  *   mode keep-list | standard          what happens to unlisted attributes
  *   key file "FILE"                    the HMAC-SHA256 secret
- *   reject|quarantine if|unless COND [because "TEXT"]
+ *   reject|quarantine if|unless COND [unless redacted] [because "TEXT"]
  *   keep|remove|empty|remap|hash|shift REF
  *   replace REF with "TEXT"            a constant, or a template with
  *                                      {Keyword} / {original:Keyword}
@@ -18,6 +18,12 @@
  *   replace REF with lookup "FILE.csv" [key COLUMN] column COLUMN \
  *           else reject|quarantine|keep|default "TEXT"
  *   shift dates by hmac-days(REF, MIN..MAX) [back|forward]
+ *   compress to CODEC ... [if|unless COND]    pixel lines: pixels.c
+ *   keep-syntax [if|unless COND]
+ *   redact rectangle X Y WIDTH HEIGHT [if|unless COND]
+ *   on compression-failure keep-original|quarantine
+ *   allow lossy-recompression
+ *   verify lossless on|off
  *
  * FILE names are relative to the file that names them. Conditions are in
  * cond.c, attribute references (REF) in tagref.c. Errors are collected
@@ -58,18 +64,6 @@ typedef struct parser {
 } parser;
 
 /* ---- small helpers -------------------------------------------------------- */
-
-static bool is_word(const token *t, const char *word)
-{
-    return t->kind == TOK_WORD && strcmp(t->text, word) == 0;
-}
-
-static const char *shown(const token *t)
-{
-    return t->kind == TOK_NEWLINE ? "end of line"
-           : t->kind == TOK_END   ? "end of file"
-                                  : t->text;
-}
 
 static int error_at(lexer *lx, const token *t, const char *hint,
                     const char *message)
@@ -395,6 +389,15 @@ static int st_gate(parser *ps, lexer *lx, const token *kw)
     g->unless = is_word(&t, "unless");
     if (parse_condition(lx, &g->condition) < 0)
         return -1;
+    if (is_word(lex_peek(lx), "unless")) {
+        lex_next(lx, &t);
+        if (expect_word(lx, "redacted", "write: quarantine if "
+                                        "BurnedInAnnotation == YES unless "
+                                        "redacted") < 0)
+            return -1;
+        g->unless_redacted = true;
+        g->redacted_column = t.column;
+    }
     if (is_word(lex_peek(lx), "because")) {
         lex_next(lx, &t);
         if (expect_string(lx, &t, "the reason") < 0)
@@ -651,10 +654,13 @@ static int statement(parser *ps, lexer *lx, const token *kw)
     for (size_t i = 0; i < sizeof simple / sizeof *simple; i++)
         if (is_word(kw, simple[i].word))
             return st_simple_rule(ps, lx, kw, simple[i].kind);
+    if (pixels_is_statement(kw))
+        return pixels_statement(ps->p, lx, kw);
     return pol_diags_add(lx->diags, false, lx->file, kw->line, kw->column,
                     "statements: profile, option, mode, key, reject, "
                     "quarantine, keep, remove, empty, replace, remap, hash, "
-                    "shift, include, end",
+                    "shift, compress, keep-syntax, redact, on, verify, "
+                    "allow, include, end",
                     "unknown statement '%s'", shown(kw));
 }
 
@@ -784,6 +790,14 @@ static void check_policy(parser *ps)
                  "add: shift dates by hmac-days(PatientID, 1..365) back",
                  "a 'shift' line needs the 'shift dates by' line that sets "
                  "the offset");
+    for (size_t i = 0; i < p->gate_count; i++)
+        if (p->gates[i].unless_redacted && p->redact_count == 0)
+            pol_diags_add(d, true, p->gates[i].file, p->gates[i].line,
+                          p->gates[i].redacted_column,
+                          "add the redact rectangle lines for the devices "
+                          "whose burned-in text you know",
+                          "'unless redacted' always fires: the policy has "
+                          "no redact line");
     bool needs_key = !(p->options & POL_OPT_RETAIN_UIDS) ||
                      has_rule(p, POL_HASH) || has_rule(p, POL_REMAP_UID) ||
                      has_rule(p, POL_SHIFT_DATE) || p->has_shift;

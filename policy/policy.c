@@ -57,6 +57,7 @@ static void policy_free(pol_policy *p)
     for (size_t i = 0; i < p->gate_count; i++)
         cond_free(p->gates[i].condition);
     free(p->gates);
+    pixels_free(p);
     free(p->rules);
     for (size_t i = 0; i < p->table_count; i++)
         table_free(p->tables[i]);
@@ -181,8 +182,9 @@ bool pol_policy_gate(const pol_policy *p, size_t index, pol_gate_info *out)
         return false;
     const gate *g = &p->gates[index];
     *out = (pol_gate_info){.verdict = g->verdict, .unless = g->unless,
-                           .because = g->because, .file = g->file,
-                           .line = g->line};
+                           .because = g->because,
+                           .unless_redacted = g->unless_redacted,
+                           .file = g->file, .line = g->line};
     return true;
 }
 
@@ -192,6 +194,8 @@ pol_verdict pol_policy_filter(const pol_policy *p, const dcm_dataset *ds,
     for (size_t i = 0; i < p->gate_count; i++) {
         const gate *g = &p->gates[i];
         if (cond_eval(g->condition, ds) == g->unless)
+            continue;
+        if (g->unless_redacted && pol_policy_redactions(p, ds, NULL, 0) > 0)
             continue;
         if (g->because)
             snprintf(reason, size, "%s (%s:%u)", g->because, g->file,

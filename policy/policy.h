@@ -233,6 +233,8 @@ bool pol_policy_date_shift(const pol_policy *p, const pol_tagref **ref,
 typedef struct pol_gate_info {
     pol_verdict verdict;
     bool unless;          /* "unless COND" rather than "if COND" */
+    bool unless_redacted; /* "... unless redacted": does not fire when a
+                             redact line applies to the instance */
     const char *because;  /* the reason text, or NULL */
     const char *file;
     unsigned line;
@@ -241,10 +243,110 @@ typedef struct pol_gate_info {
 bool pol_policy_gate(const pol_policy *p, size_t index, pol_gate_info *out);
 
 /* Runs the reject/quarantine conditions on ds (a top-level dataset): the
- * first that fires decides. reason gets its text (or the line) and
+ * first that fires decides (a line "... unless redacted" does not fire
+ * when a redact line applies to ds). reason gets its text (or the line) and
  * file:line. POL_ACCEPT when none fires. */
 pol_verdict pol_policy_filter(const pol_policy *p, const dcm_dataset *ds,
                               char *reason, size_t size);
+
+/* ---- pixels: compression and redaction --------------------------------------- */
+
+/* What the processor does to pixel data, from these lines (docs/POLICY.md,
+ * "Pixels: compression and redaction"):
+ *
+ *   compress to CODEC [PARAMETER VALUE] [if|unless COND]
+ *   keep-syntax [if|unless COND]
+ *   redact rectangle X Y WIDTH HEIGHT [if|unless COND]
+ *   on compression-failure keep-original|quarantine
+ *   allow lossy-recompression
+ *   verify lossless on|off
+ *
+ * Conditions are those of reject and quarantine lines, and like them see
+ * the instance as received. The queries below only read the policy: they
+ * are thread-safe, as the filter is. */
+
+typedef enum pol_codec {
+    POL_CODEC_NONE,           /* keep the transfer syntax as received */
+    POL_CODEC_RLE,            /* RLE Lossless, 1.2.840.10008.1.2.5 */
+    POL_CODEC_JPEG,           /* JPEG Baseline (8-bit, lossy), .4.50 */
+    POL_CODEC_JPEG_LS,        /* JPEG-LS Lossless, .4.80 */
+    POL_CODEC_JPEG_LS_NEAR,   /* JPEG-LS Near-Lossless, .4.81 */
+    POL_CODEC_J2K_LOSSLESS,   /* JPEG 2000 Lossless Only, .4.90 */
+    POL_CODEC_J2K,            /* JPEG 2000 (lossy here), .4.91 */
+    POL_CODEC_HTJ2K_LOSSLESS, /* HTJ2K Lossless Only, .4.201 */
+    POL_CODEC_HTJ2K,          /* HTJ2K (lossy here), .4.203 */
+} pol_codec;
+
+/* The codec's name in the language ("jpeg2000-lossless"); "keep-syntax"
+ * for POL_CODEC_NONE. Static. */
+const char *pol_codec_name(pol_codec codec);
+
+typedef struct pol_compression {
+    pol_codec codec;
+    const char *ts_uid;  /* the target transfer syntax; NULL for NONE */
+    bool lossy;          /* the codec loses information as configured */
+    int quality;         /* POL_CODEC_JPEG: 1..100; else 0 */
+    int near_error;      /* POL_CODEC_JPEG_LS_NEAR: NEAR, 1..255; else 0 */
+    double ratio;        /* J2K, HTJ2K: ratio (10 for 10:1) > 1, or 0 */
+    double psnr_db;      /* J2K, HTJ2K when ratio is 0: target PSNR */
+    const char *file;    /* the line that decided; NULL when none did */
+    unsigned line;
+} pol_compression;
+
+/* The line as the language writes it after "compress to" ("jpeg quality
+ * 90", "jpeg2000 ratio 12.5"), or "keep-syntax", into buf. Returns buf. */
+const char *pol_compression_format(const pol_compression *c, char *buf,
+                                   size_t size);
+
+/* The first compress or keep-syntax line (in file order, includes where
+ * they stand) that applies to ds (a top-level dataset, as received; its
+ * syntax is dcm_dataset_syntax(ds), NULL meaning native) fills out; the
+ * strings in out are borrowed from the policy. A lossy line is skipped
+ * when ds is already lossy (Lossy Image Compression (0028,2110) 01, or a
+ * syntax that is not known to be lossless) and the policy does not say
+ * "allow lossy-recompression": then reason (always NUL-terminated when
+ * reason_size > 0; "" otherwise) says which line was passed over and why,
+ * and the next lines are tried. Returns false, with codec POL_CODEC_NONE
+ * and file NULL, when no line applies: the syntax is kept. */
+bool pol_policy_compression(const pol_policy *p, const dcm_dataset *ds,
+                            pol_compression *out, char *reason,
+                            size_t reason_size);
+
+/* A rectangle of pixels to blank on every frame: columns x .. x+width-1,
+ * rows y .. y+height-1, from the top-left corner; width and height >= 1,
+ * x + width and y + height <= 65535. Parts outside the image are not
+ * there to blank. */
+typedef struct pol_rect {
+    uint32_t x, y, width, height;
+    const char *file;    /* the redact line (borrowed from the policy) */
+    unsigned line;
+} pol_rect;
+
+/* The rectangles of every redact line that applies to ds (as received),
+ * in file order: the first max go into out. Returns how many apply,
+ * which may be more than max (call again with a larger out). */
+size_t pol_policy_redactions(const pol_policy *p, const dcm_dataset *ds,
+                             pol_rect *out, size_t max);
+
+/* "on compression-failure keep-original": an encoder failure or a failed
+ * lossless check keeps the instance in its received syntax. False (the
+ * default, "quarantine"): the instance is quarantined. */
+bool pol_policy_keep_original_on_failure(const pol_policy *p);
+/* "verify lossless on" (the default): each lossless encode is decoded
+ * and compared before the instance moves on. */
+bool pol_policy_verify_lossless(const pol_policy *p);
+/* "allow lossy-recompression": lossy lines apply to already-lossy data. */
+bool pol_policy_allow_lossy_recompression(const pol_policy *p);
+
+/* For explain: whether a line has a condition. */
+typedef enum pol_when { POL_ALWAYS, POL_IF, POL_UNLESS } pol_when;
+/* The compress/keep-syntax line at index (file order); false past the
+ * last. */
+bool pol_policy_compress_line(const pol_policy *p, size_t index,
+                              pol_compression *out, pol_when *when);
+/* The redact line at index (file order); false past the last. */
+bool pol_policy_redact_line(const pol_policy *p, size_t index, pol_rect *out,
+                            pol_when *when);
 
 /* ---- configuration files ------------------------------------------------------ */
 

@@ -1,8 +1,10 @@
 /* fuzz_policy.c - libFuzzer harness for the policy compiler (policy/: the
  * lexer, the parser, conditions, tag references, templates and CSV
- * tables), and for what a compiled policy does: the reject/quarantine
- * filter on a fixed dataset, replace templates, table lookups, tag
- * references against the dataset's elements. The filter runs on a thread
+ * tables, the pixel lines), and for what a compiled policy does: the
+ * reject/quarantine filter on a fixed dataset, the compression and
+ * redaction queries on it (as received and as already-lossy JPEG),
+ * replace templates, table lookups, tag references against the
+ * dataset's elements. The filter runs on a thread
  * with a quarter of the stack of the gateway's association threads. The
  * same main file is also read as a configuration (policy/config.c: the
  * syntax of siren.conf, with the gateway's block words).
@@ -26,7 +28,9 @@
  * Beyond the sanitizers it checks that a policy comes exactly when there
  * is no error, and that what the parser accepted holds: replace texts are
  * well-formed templates, date shift ranges are not empty, "else default"
- * has its text.
+ * has its text, compression parameters are in their ranges, a lossy
+ * line never applies to lossy data unless allowed, rectangles are not
+ * empty and end within 65535.
  *
  * FUZZ_POLICY_TRACE=1 in the environment prints each run's diagnostics and
  * whether it compiled (to check what a seed or a finding reaches). */
@@ -46,6 +50,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static char dir[4096];
 static char policy_path[4200];
 static dcm_dataset *dataset;
+static dcm_dataset *lossy_dataset; /* the same, flagged and in JPEG */
 static char long_value[1101];
 static int trace = -1; /* FUZZ_POLICY_TRACE: 1 prints, 0 quiet */
 
@@ -90,6 +95,8 @@ static void remove_dir(void)
     rmdir(dir);
     dcm_dataset_free(dataset);
     dataset = NULL;
+    dcm_dataset_free(lossy_dataset);
+    lossy_dataset = NULL;
 }
 
 static void set(dcm_dataset *ds, uint16_t group, uint16_t element, dcm_vr vr,
@@ -176,6 +183,10 @@ static void setup(void)
     write_file("subjects.csv", subjects, sizeof subjects - 1, 0644);
     memset(long_value, 'L', sizeof long_value - 1);
     dataset = make_dataset();
+    lossy_dataset = make_dataset();
+    set(lossy_dataset, 0x0028, 0x2110, DCM_VR_CS, "01");
+    dcm_dataset_set_syntax(lossy_dataset,
+                           dcm_ts_find("1.2.840.10008.1.2.4.50"));
     atexit(remove_dir);
 }
 
@@ -253,6 +264,54 @@ static void *filter(void *arg)
     return NULL;
 }
 
+/* What the parser accepted for a compress line holds. */
+static void check_compression(const pol_compression *c)
+{
+    char text[96];
+    pol_compression_format(c, text, sizeof text);
+    if ((c->codec == POL_CODEC_NONE) != (c->ts_uid == NULL))
+        abort();
+    if (c->codec == POL_CODEC_JPEG && (c->quality < 1 || c->quality > 100))
+        abort();
+    if (c->codec == POL_CODEC_JPEG_LS_NEAR &&
+        (c->near_error < 1 || c->near_error > 255))
+        abort();
+    if ((c->codec == POL_CODEC_J2K || c->codec == POL_CODEC_HTJ2K) &&
+        !(c->ratio > 1) && !(c->psnr_db >= 20))
+        abort();
+}
+
+/* The pixel queries on ds: the compress line chosen is one of the
+ * policy's, and never a lossy one for lossy data unless allowed. */
+static void exercise_pixels(const pol_policy *p, const dcm_dataset *ds,
+                            bool lossy)
+{
+    pol_compression c, line;
+    pol_when when;
+    char reason[256], small[8];
+    bool found = pol_policy_compression(p, ds, &c, reason, sizeof reason);
+    pol_policy_compression(p, ds, &c, small, sizeof small);
+    if (pol_policy_compression(p, ds, &c, NULL, 0) != found)
+        abort();
+    if (found != (c.file != NULL))
+        abort();
+    if (lossy && c.lossy && !pol_policy_allow_lossy_recompression(p))
+        abort();
+    for (size_t i = 0; pol_policy_compress_line(p, i, &line, &when); i++)
+        check_compression(&line);
+    pol_rect rects[4], rect;
+    size_t count = pol_policy_redactions(p, ds, rects, 4);
+    if (pol_policy_redactions(p, ds, NULL, 0) != count)
+        abort();
+    for (size_t i = 0; pol_policy_redact_line(p, i, &rect, &when); i++)
+        if (rect.width == 0 || rect.height == 0 ||
+            rect.x + rect.width > 65535 || rect.y + rect.height > 65535 ||
+            !rect.file)
+            abort();
+    pol_policy_keep_original_on_failure(p);
+    pol_policy_verify_lossless(p);
+}
+
 static void exercise(const pol_policy *p)
 {
     pthread_attr_t attr;
@@ -283,6 +342,8 @@ static void exercise(const pol_policy *p)
             abort(); /* the parser refuses an empty range */
         match_all(shift, dataset);
     }
+    exercise_pixels(p, dataset, false);
+    exercise_pixels(p, lossy_dataset, true);
     size_t count;
     const pol_rule *rules = pol_policy_rules(p, &count);
     for (size_t i = 0; i < count; i++) {

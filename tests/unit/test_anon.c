@@ -2123,6 +2123,54 @@ static void test_explain(void **state)
     assert_int_equal(anon_explain(p, bad, 1, out), -1);
     fclose(out);
     free(text);
+    /* No pixel line: no pixel section. */
+    text = NULL;
+    out = open_memstream(&text, &len);
+    assert_int_equal(anon_explain(p, NULL, 0, out), 0);
+    assert_int_equal(fclose(out), 0);
+    assert_null(strstr(text, "\npixels"));
+    free(text);
+    pol_policy_unref(p);
+
+    /* Pixel lines in file order, with the codec's syntax and the
+     * settings; the gate that spares redacted instances says so. */
+    p = policy("explain-pixels",
+               "replace PatientID with hash\n"
+               "  compress to jpeg2000 ratio 10 if Modality == XA\n"
+               "  keep-syntax unless Rows > 1\n"
+               "  compress to rle\n"
+               "  redact rectangle 1 2 3 4 if Manufacturer == ACME\n"
+               "  quarantine if BurnedInAnnotation == YES unless redacted\n"
+               "  on compression-failure keep-original\n");
+    text = NULL;
+    out = open_memstream(&text, &len);
+    assert_int_equal(anon_explain(p, NULL, 0, out), 0);
+    assert_int_equal(fclose(out), 0);
+    const char *pixels = strstr(text, "\npixels (");
+    assert_non_null(pixels);
+    static const char *const want[] = {
+        "explain-pixels.policy:5: compress to jpeg2000 ratio 10 "
+        "(1.2.840.10008.1.2.4.91) if its condition holds\n",
+        "explain-pixels.policy:6: keep-syntax (syntax as received) unless "
+        "its condition holds\n",
+        "explain-pixels.policy:7: compress to rle (1.2.840.10008.1.2.5)\n",
+        "explain-pixels.policy:8: redact rectangle x 1 y 2 width 3 height 4 "
+        "if its condition holds\n",
+        "on compression failure: keep the original; lossless results "
+        "verified; already-lossy images never compressed lossily again\n",
+    };
+    const char *at = pixels;
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
+        const char *found = strstr(at, want[i]);
+        if (!found)
+            print_error("missing: %s", want[i]);
+        assert_non_null(found);
+        at = found;
+    }
+    assert_non_null(strstr(text, "explain-pixels.policy:9: quarantine if its "
+                                 "condition holds, unless a redact line "
+                                 "applies\n"));
+    free(text);
     pol_policy_unref(p);
 }
 

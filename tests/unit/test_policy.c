@@ -216,7 +216,8 @@ static void test_golden_errors(void **state)
         {HEAD "  frobnicate PatientName\nend\n",
          "@/case.policy:4:3: error: unknown statement 'frobnicate' (hint: "
          "statements: profile, option, mode, key, reject, quarantine, keep, "
-         "remove, empty, replace, remap, hash, shift, include, end)"},
+         "remove, empty, replace, remap, hash, shift, compress, keep-syntax, "
+         "redact, on, verify, allow, include, end)"},
         {HEAD "  keep (0010,001G)\nend\n",
          "@/case.policy:4:8: error: malformed tag: (0010,001G) (hint: write "
          "(gggg,eeee), (60xx,3000) or (gggg,\"CREATOR\",ee))"},
@@ -1540,6 +1541,648 @@ static void test_template_expand(void **state)
                      -1);
 }
 
+/* ---- pixels: compression and redaction ---------------------------------- */
+
+/* Every way a pixel line can be wrong, with the exact first error. */
+static void test_golden_pixel_errors(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *line; /* line 4 of HEAD ... end */
+        const char *expected;
+    } cases[] = {
+        {"compress jpeg2000-lossless",
+         "4:12: error: expected 'to', found 'jpeg2000-lossless' (hint: "
+         "write: compress to jpeg2000-lossless)"},
+        {"compress to j2k",
+         "4:15: error: unknown codec 'j2k' (hint: codecs: rle, "
+         "jpeg-ls-lossless, jpeg2000-lossless, htj2k-lossless, jpeg quality "
+         "N, jpeg-ls-near-lossless error N, jpeg2000 ratio|psnr N, htj2k "
+         "ratio|psnr N)"},
+        {"compress to \"rle\"",
+         "4:15: error: unknown codec 'rle' (hint: codecs: rle, "
+         "jpeg-ls-lossless, jpeg2000-lossless, htj2k-lossless, jpeg quality "
+         "N, jpeg-ls-near-lossless error N, jpeg2000 ratio|psnr N, htj2k "
+         "ratio|psnr N)"},
+        {"compress to",
+         "4:14: error: unknown codec 'end of line' (hint: codecs: rle, "
+         "jpeg-ls-lossless, jpeg2000-lossless, htj2k-lossless, jpeg quality "
+         "N, jpeg-ls-near-lossless error N, jpeg2000 ratio|psnr N, htj2k "
+         "ratio|psnr N)"},
+        {"compress to jpeg",
+         "4:19: error: expected 'quality', found 'end of line' (hint: write: "
+         "compress to jpeg quality 90)"},
+        {"compress to jpeg quality 0",
+         "4:28: error: JPEG quality must be a whole number from 1 to 100, "
+         "found '0' (hint: 90 keeps fine detail; lower numbers lose more)"},
+        {"compress to jpeg quality 101",
+         "4:28: error: JPEG quality must be a whole number from 1 to 100, "
+         "found '101' (hint: 90 keeps fine detail; lower numbers lose more)"},
+        {"compress to jpeg quality 92.5",
+         "4:28: error: JPEG quality must be a whole number from 1 to 100, "
+         "found '92.5' (hint: 90 keeps fine detail; lower numbers lose "
+         "more)"},
+        {"compress to jpeg-ls-near-lossless 2",
+         "4:37: error: expected 'error', found '2' (hint: write: compress to "
+         "jpeg-ls-near-lossless error 2)"},
+        {"compress to jpeg-ls-near-lossless error 0",
+         "4:43: error: the near-lossless error must be a whole number from 1 "
+         "to 255, found '0' (hint: the largest difference allowed in a "
+         "sample; for none, use jpeg-ls-lossless)"},
+        {"compress to jpeg-ls-near-lossless error 256",
+         "4:43: error: the near-lossless error must be a whole number from 1 "
+         "to 255, found '256' (hint: the largest difference allowed in a "
+         "sample; for none, use jpeg-ls-lossless)"},
+        {"compress to jpeg2000 ratio 1",
+         "4:30: error: the compression ratio must be a number above 1 and at "
+         "most 1000, found '1' (hint: 10 means 10:1; for no loss, use the "
+         "-lossless codec)"},
+        {"compress to htj2k ratio 0.5",
+         "4:27: error: the compression ratio must be a number above 1 and at "
+         "most 1000, found '0.5' (hint: 10 means 10:1; for no loss, use the "
+         "-lossless codec)"},
+        {"compress to jpeg2000 ratio 1001",
+         "4:30: error: the compression ratio must be a number above 1 and at "
+         "most 1000, found '1001' (hint: 10 means 10:1; for no loss, use the "
+         "-lossless codec)"},
+        {"compress to jpeg2000 ratio 10:1",
+         "4:32: error: unexpected character ':'"},
+        {"compress to jpeg2000 psnr 19.5",
+         "4:29: error: the PSNR in dB must be a number from 20 to 150, "
+         "found '19.5' (hint: 45 keeps the image close to the "
+         "original; higher keeps more)"},
+        {"compress to jpeg2000 lossless",
+         "4:24: error: expected 'ratio' or 'psnr' after jpeg2000, found "
+         "'lossless' (hint: lossy: ratio 10 or psnr 45; lossless: compress "
+         "to jpeg2000-lossless or htj2k-lossless)"},
+        {"compress to htj2k quality 40",
+         "4:21: error: expected 'ratio' or 'psnr' after htj2k, found "
+         "'quality' (hint: lossy: ratio 10 or psnr 45; lossless: compress "
+         "to jpeg2000-lossless or htj2k-lossless)"},
+        {"compress to rle when Modality == US",
+         "4:19: error: expected 'if', 'unless' or the end of the line, found "
+         "'when' (hint: a condition as on reject lines: ... if Modality == "
+         "US)"},
+        {"compress to jpeg-ls-lossless if Modality CT",
+         "4:44: error: expected a test, found 'CT' (hint: ==, !=, <, <=, >, "
+         ">=, in (...), contains, matches, exists)"},
+        {"keep-syntax because \"small\"",
+         "4:15: error: expected 'if', 'unless' or the end of the line, found "
+         "'because' (hint: a condition as on reject lines: ... if Modality == "
+         "US)"},
+        {"keep-syntax if Modalty == SR",
+         "4:18: error: unknown attribute 'Modalty' (hint: use a keyword of "
+         "PS3.6 (as dcmdump prints it) or a number (gggg,eeee))"},
+        {"redact box 0 0 10 10",
+         "4:10: error: expected 'rectangle', found 'box' (hint: write: "
+         "redact rectangle X Y WIDTH HEIGHT)"},
+        {"redact rectangle 0 0 0 40",
+         "4:24: error: WIDTH must be a whole number from 1 to 65535, found "
+         "'0' (hint: in pixels: redact rectangle X Y WIDTH HEIGHT)"},
+        {"redact rectangle 0 0 512 0",
+         "4:28: error: HEIGHT must be a whole number from 1 to 65535, found "
+         "'0' (hint: in pixels: redact rectangle X Y WIDTH HEIGHT)"},
+        {"redact rectangle 0 0 512",
+         "4:27: error: HEIGHT must be a whole number from 1 to 65535, found "
+         "'end of line' (hint: in pixels: redact rectangle X Y WIDTH "
+         "HEIGHT)"},
+        {"redact rectangle -1 0 10 10",
+         "4:20: error: X must be a whole number from 0 to 65535, found '-1' "
+         "(hint: in pixels: redact rectangle X Y WIDTH HEIGHT)"},
+        {"redact rectangle 0 65536 10 10",
+         "4:22: error: Y must be a whole number from 0 to 65535, found "
+         "'65536' (hint: in pixels: redact rectangle X Y WIDTH HEIGHT)"},
+        {"redact rectangle 65000 0 600 10",
+         "4:3: error: the rectangle ends past column 65535 (X + WIDTH is "
+         "65600) (hint: Columns is at most 65535)"},
+        {"redact rectangle 0 65535 10 1",
+         "4:3: error: the rectangle ends past row 65535 (Y + HEIGHT is "
+         "65536) (hint: Rows is at most 65535)"},
+        {"redact rectangle 0 0 10 10 if Manufacturer == ACME extra",
+         "4:54: error: unexpected 'extra' after the statement (hint: one "
+         "statement per line)"},
+        {"on failure quarantine",
+         "4:6: error: expected 'compression-failure', found 'failure' (hint: "
+         "write: on compression-failure quarantine)"},
+        {"on compression-failure drop",
+         "4:26: error: expected keep-original or quarantine, found 'drop' "
+         "(hint: keep-original forwards the instance in the syntax it came "
+         "in; quarantine holds it)"},
+        {"on compression-failure quarantine\n"
+         "  on compression-failure keep-original",
+         "5:3: error: a second 'on compression-failure' line (the first is "
+         "on line 4)"},
+        {"verify lossy on",
+         "4:10: error: expected 'lossless', found 'lossy' (hint: write: "
+         "verify lossless on)"},
+        {"verify lossless yes",
+         "4:19: error: expected on or off, found 'yes' (hint: on (the "
+         "default) decodes each lossless result and compares it with the "
+         "original)"},
+        {"verify lossless on\n  verify lossless on",
+         "5:3: error: a second 'verify lossless' line (the first is on line "
+         "4)"},
+        {"allow lossy",
+         "4:9: error: expected lossy-recompression, found 'lossy' (hint: "
+         "write: allow lossy-recompression)"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char source[1024], expected[1024];
+        print_message("%s\n", cases[i].line);
+        snprintf(source, sizeof source, HEAD "  %s\nend\n", cases[i].line);
+        snprintf(expected, sizeof expected, "@/pixels.policy:%s",
+                 cases[i].expected);
+        assert_first_error("pixels.policy", source, NULL, expected);
+    }
+    /* Outside policy ... end, as every statement. */
+    assert_first_error("pixels.policy",
+                       "compress to rle\npolicy \"t\" version 1\n"
+                       "  profile basic\n  key file \"k.key\"\nend\n",
+                       NULL,
+                       "@/pixels.policy:1:1: error: statement before "
+                       "'policy' (hint: a policy file is: policy \"NAME\" "
+                       "version N ... end)");
+}
+
+/* The diagnostics of source, all of them, formatted, must be expected. */
+static void assert_diags(const char *name, const char *source,
+                         const char *const *expected, size_t count)
+{
+    pol_diags diags = {0};
+    pol_policy *p = compile(name, source, &diags);
+    char got[1024];
+    for (size_t i = 0; i < diags.count; i++)
+        print_message("%s\n", pol_diag_format(&diags.items[i], got,
+                                              sizeof got));
+    assert_int_equal(diags.count, count);
+    for (size_t i = 0; i < count; i++)
+        assert_string_equal(pol_diag_format(&diags.items[i], got, sizeof got),
+                            expand_at(expected[i]));
+    assert_true((p != NULL) == (diags.errors == 0));
+    pol_policy_unref(p);
+    pol_diags_free(&diags);
+}
+
+/* Warnings: pixel lines do nothing yet (once per policy), lines after an
+ * unconditional lossless or keep-syntax line never apply (an
+ * unconditional lossy line may be skipped, so it hides nothing), and the
+ * two statements that lower safety. */
+static void test_pixel_warnings(void **state)
+{
+    (void)state;
+    static const char source[] =
+        HEAD
+        "  compress to jpeg quality 90\n"                        /* 4 */
+        "  compress to htj2k-lossless if Modality == CT\n"
+        "  keep-syntax\n"                                        /* 6 */
+        "  compress to rle if Modality == US\n"
+        "  redact rectangle 0 0 10 10\n"                         /* 8 */
+        "  verify lossless off\n"
+        "  allow lossy-recompression\n"                          /* 10 */
+        "  allow lossy-recompression\n"
+        "  verify lossless\n"                                    /* 12 */
+        "end\n";
+    static const char *const expected[] = {
+        "@/w.policy:4:3: warning: 'compress' takes effect only when the "
+        "gateway's pixel stage is built (issue 7): until then pixels pass as "
+        "received, also where 'unless redacted' lets an instance through "
+        "(hint: until then, quarantine instances that may carry burned-in "
+        "text, e.g. quarantine if BurnedInAnnotation == YES)",
+        "@/w.policy:7:3: warning: this line never applies: @/w.policy:6 "
+        "applies to every instance (hint: the first line that applies wins: "
+        "put lines with a condition before the line without one)",
+        "@/w.policy:9:19: warning: lossless results are not checked: an "
+        "encoder fault would reach the archive unnoticed (hint: keep the "
+        "check unless throughput demands otherwise)",
+        "@/w.policy:10:9: warning: lossy lines also apply to images already "
+        "compressed with loss, which then lose more (hint: make sure the "
+        "protocol allows a second generation of loss)",
+        "@/w.policy:11:9: warning: allow lossy-recompression given twice",
+        "@/w.policy:11:9: warning: lossy lines also apply to images already "
+        "compressed with loss, which then lose more (hint: make sure the "
+        "protocol allows a second generation of loss)",
+        "@/w.policy:12:18: error: expected on or off, found 'end of line' "
+        "(hint: on (the default) decodes each lossless result and compares "
+        "it with the original)",
+    };
+    assert_diags("w.policy", source, expected,
+                 sizeof expected / sizeof *expected);
+}
+
+static dcm_dataset *pixel_instance(const char *modality,
+                                   const char *manufacturer, uint16_t rows)
+{
+    dcm_dataset *ds = dcm_dataset_new();
+    set_string(ds, tag_of("Modality"), DCM_VR_CS, modality);
+    set_string(ds, tag_of("Manufacturer"), DCM_VR_LO, manufacturer);
+    uint8_t value[2] = {(uint8_t)(rows & 0xFF), (uint8_t)(rows >> 8)};
+    assert_int_equal(dcm_dataset_set_bytes(ds, tag_of("Rows"), DCM_VR_US,
+                                           value, 2, NULL), 0);
+    return ds;
+}
+
+/* compress and keep-syntax lines: the first that applies wins, in file
+ * order with included lines where the include stands; every parameter
+ * reaches the query; no line means the syntax is kept. */
+static void test_pixel_first_match(void **state)
+{
+    (void)state;
+    write_file("ct.inc", "compress to htj2k-lossless if Modality == CT and "
+                         "Rows >= 512\n");
+    pol_policy *p = compile_ok(
+        "first.policy",
+        HEAD
+        "  compress to jpeg quality 85 if Modality == US\n"          /* 4 */
+        "  keep-syntax if Modality in (SR, KO)\n"
+        "  include \"ct.inc\"\n"                                     /* 6 */
+        "  compress to jpeg2000 ratio 12.5 if Modality == XA\n"
+        "  compress to htj2k psnr 48 if Modality == DX\n"            /* 8 */
+        "  compress to jpeg-ls-near-lossless error 3 if Modality == CR\n"
+        "  compress to rle if Modality == SC\n"                      /* 10 */
+        "  compress to jpeg-ls-lossless unless Modality == MG\n"
+        "  compress to jpeg2000-lossless\n"                          /* 12 */
+        "end\n");
+    static const struct {
+        const char *modality;
+        uint16_t rows;
+        pol_codec codec;
+        const char *ts_uid;
+        const char *file;
+        unsigned line;
+        const char *format;
+    } cases[] = {
+        {"US", 480, POL_CODEC_JPEG, "1.2.840.10008.1.2.4.50", "first.policy",
+         4, "jpeg quality 85"},
+        {"SR", 0, POL_CODEC_NONE, NULL, "first.policy", 5, "keep-syntax"},
+        {"KO", 0, POL_CODEC_NONE, NULL, "first.policy", 5, "keep-syntax"},
+        {"CT", 512, POL_CODEC_HTJ2K_LOSSLESS, "1.2.840.10008.1.2.4.201",
+         "ct.inc", 1, "htj2k-lossless"},
+        {"CT", 256, POL_CODEC_JPEG_LS, "1.2.840.10008.1.2.4.80",
+         "first.policy", 11, "jpeg-ls-lossless"},
+        {"XA", 1024, POL_CODEC_J2K, "1.2.840.10008.1.2.4.91", "first.policy",
+         7, "jpeg2000 ratio 12.5"},
+        {"DX", 2048, POL_CODEC_HTJ2K, "1.2.840.10008.1.2.4.203",
+         "first.policy", 8, "htj2k psnr 48"},
+        {"CR", 2048, POL_CODEC_JPEG_LS_NEAR, "1.2.840.10008.1.2.4.81",
+         "first.policy", 9, "jpeg-ls-near-lossless error 3"},
+        {"SC", 100, POL_CODEC_RLE, "1.2.840.10008.1.2.5", "first.policy", 10,
+         "rle"},
+        {"MG", 3000, POL_CODEC_J2K_LOSSLESS, "1.2.840.10008.1.2.4.90",
+         "first.policy", 12, "jpeg2000-lossless"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        print_message("%s %u\n", cases[i].modality, cases[i].rows);
+        dcm_dataset *ds = pixel_instance(cases[i].modality, "ACME",
+                                         cases[i].rows);
+        pol_compression c;
+        char reason[256] = "stale", text[64];
+        assert_true(pol_policy_compression(p, ds, &c, reason, sizeof reason));
+        assert_string_equal(reason, "");
+        assert_int_equal(c.codec, cases[i].codec);
+        if (cases[i].ts_uid)
+            assert_string_equal(c.ts_uid, cases[i].ts_uid);
+        else
+            assert_null(c.ts_uid);
+        assert_string_equal(c.file, in_scratch(cases[i].file));
+        assert_int_equal(c.line, cases[i].line);
+        assert_string_equal(pol_compression_format(&c, text, sizeof text),
+                            cases[i].format);
+        assert_int_equal(c.lossy, cases[i].codec == POL_CODEC_JPEG ||
+                                      cases[i].codec == POL_CODEC_J2K ||
+                                      cases[i].codec == POL_CODEC_HTJ2K ||
+                                      cases[i].codec ==
+                                          POL_CODEC_JPEG_LS_NEAR);
+        assert_int_equal(c.quality, cases[i].codec == POL_CODEC_JPEG ? 85 : 0);
+        assert_int_equal(c.near_error,
+                         cases[i].codec == POL_CODEC_JPEG_LS_NEAR ? 3 : 0);
+        assert_true(c.ratio == (cases[i].codec == POL_CODEC_J2K ? 12.5 : 0));
+        assert_true(c.psnr_db == (cases[i].codec == POL_CODEC_HTJ2K ? 48 : 0));
+        dcm_dataset_free(ds);
+    }
+    /* The lines in file order, for explain. */
+    static const struct {
+        pol_codec codec;
+        pol_when when;
+    } lines[] = {
+        {POL_CODEC_JPEG, POL_IF},          {POL_CODEC_NONE, POL_IF},
+        {POL_CODEC_HTJ2K_LOSSLESS, POL_IF}, {POL_CODEC_J2K, POL_IF},
+        {POL_CODEC_HTJ2K, POL_IF},         {POL_CODEC_JPEG_LS_NEAR, POL_IF},
+        {POL_CODEC_RLE, POL_IF},           {POL_CODEC_JPEG_LS, POL_UNLESS},
+        {POL_CODEC_J2K_LOSSLESS, POL_ALWAYS},
+    };
+    pol_compression c;
+    pol_when when;
+    for (size_t i = 0; i < sizeof lines / sizeof *lines; i++) {
+        assert_true(pol_policy_compress_line(p, i, &c, &when));
+        assert_int_equal(c.codec, lines[i].codec);
+        assert_int_equal(when, lines[i].when);
+    }
+    assert_false(pol_policy_compress_line(p, sizeof lines / sizeof *lines,
+                                          &c, &when));
+    pol_policy_unref(p);
+
+    /* No line applies: the syntax is kept, and nothing says which line. */
+    p = compile_ok("first.policy",
+                   HEAD "  compress to rle if Modality == US\nend\n");
+    dcm_dataset *ds = pixel_instance("CT", "ACME", 512);
+    char reason[16] = "stale";
+    c.file = "stale";
+    assert_false(pol_policy_compression(p, ds, &c, reason, sizeof reason));
+    assert_int_equal(c.codec, POL_CODEC_NONE);
+    assert_null(c.file);
+    assert_null(c.ts_uid);
+    assert_int_equal(c.line, 0);
+    assert_string_equal(reason, "");
+    assert_false(pol_policy_compression(p, ds, &c, NULL, 0));
+    dcm_dataset_free(ds);
+    pol_policy_unref(p);
+
+    assert_string_equal(pol_codec_name(POL_CODEC_NONE), "keep-syntax");
+    assert_string_equal(pol_codec_name(POL_CODEC_J2K_LOSSLESS),
+                        "jpeg2000-lossless");
+}
+
+/* Already-lossy input (Lossy Image Compression 01, or a syntax not known
+ * to be lossless) is not compressed lossily again: the line is passed
+ * over with the reason and the next lines are tried; lossless lines still
+ * apply. "allow lossy-recompression" lifts this. */
+static void test_pixel_already_lossy(void **state)
+{
+    (void)state;
+    static const char lines[] =
+        "  compress to jpeg quality 90 if Modality == US\n"          /* 4 */
+        "  compress to htj2k ratio 20 if Modality == US\n"
+        "  compress to jpeg2000-lossless if Modality == US and Rows < 100\n"
+        "end\n";
+    char source[1024];
+    snprintf(source, sizeof source, HEAD "%s", lines);
+    pol_policy *strict = compile_ok("lossy.policy", source);
+    snprintf(source, sizeof source, HEAD "  allow lossy-recompression\n%s",
+             lines);
+    pol_policy *allowing = compile_ok("allow.policy", source);
+    pol_compression c;
+    char reason[512];
+
+    /* Native, not flagged: the first line. */
+    dcm_dataset *ds = pixel_instance("US", "ACME", 480);
+    assert_true(pol_policy_compression(strict, ds, &c, reason, sizeof reason));
+    assert_int_equal(c.line, 4);
+    assert_string_equal(reason, "");
+    /* Flagged 01: both lossy lines are passed over, the first is named;
+     * no lossless line applies (Rows 480), so the syntax is kept. */
+    set_string(ds, tag_of("LossyImageCompression"), DCM_VR_CS, "01");
+    assert_false(pol_policy_compression(strict, ds, &c, reason,
+                                        sizeof reason));
+    assert_int_equal(c.codec, POL_CODEC_NONE);
+    assert_string_equal(
+        reason, expand_at("compress to jpeg quality 90 skipped: Lossy Image "
+                          "Compression is 01 and the policy does not allow "
+                          "lossy recompression (@/lossy.policy:4)"));
+    /* A short buffer gets the start. */
+    assert_false(pol_policy_compression(strict, ds, &c, reason, 12));
+    assert_string_equal(reason, "compress to");
+    /* A lossless line after them still applies, the reason stays. */
+    uint8_t rows[2] = {64, 0};
+    assert_int_equal(dcm_dataset_set_bytes(ds, tag_of("Rows"), DCM_VR_US,
+                                           rows, 2, NULL), 0);
+    assert_true(pol_policy_compression(strict, ds, &c, reason, sizeof reason));
+    assert_int_equal(c.codec, POL_CODEC_J2K_LOSSLESS);
+    assert_int_equal(c.line, 6);
+    assert_true(strncmp(reason, "compress to jpeg quality 90 skipped", 35) ==
+                0);
+    /* Allowed: the first line. */
+    assert_true(pol_policy_compression(allowing, ds, &c, reason,
+                                       sizeof reason));
+    assert_int_equal(c.codec, POL_CODEC_JPEG);
+    assert_string_equal(reason, "");
+    /* 00 (or padded other values) is not lossy. */
+    set_string(ds, tag_of("LossyImageCompression"), DCM_VR_CS, "00");
+    assert_true(pol_policy_compression(strict, ds, &c, reason, sizeof reason));
+    assert_int_equal(c.line, 4);
+    set_string(ds, tag_of("LossyImageCompression"), DCM_VR_CS, " 01 ");
+    assert_true(pol_policy_compression(strict, ds, &c, reason, sizeof reason));
+    assert_int_equal(c.line, 6);
+    assert_int_equal(dcm_dataset_remove(ds, tag_of("LossyImageCompression")),
+                     0);
+
+    /* The syntax the instance came in: JPEG Baseline, JPEG 2000 (may be
+     * lossy) and an unknown encapsulated one are lossy; the lossless
+     * ones and native data are not. */
+    static const struct {
+        const char *uid;
+        bool lossy;
+    } syntaxes[] = {
+        {"1.2.840.10008.1.2.4.50", true},  {"1.2.840.10008.1.2.4.51", true},
+        {"1.2.840.10008.1.2.4.81", true},  {"1.2.840.10008.1.2.4.91", true},
+        {"1.2.840.10008.1.2.4.203", true}, {"1.2.840.10008.1.2.4.100", true},
+        {"1.2.840.10008.1.2.4.57", false}, {"1.2.840.10008.1.2.4.70", false},
+        {"1.2.840.10008.1.2.4.80", false}, {"1.2.840.10008.1.2.4.90", false},
+        {"1.2.840.10008.1.2.4.201", false}, {"1.2.840.10008.1.2.5", false},
+        {"1.2.840.10008.1.2.8.1", false},  {"1.2.840.10008.1.2.1.98", false},
+        {"1.2.840.10008.1.2.1", false},    {"1.2.840.10008.1.2", false},
+    };
+    for (size_t i = 0; i < sizeof syntaxes / sizeof *syntaxes; i++) {
+        const dcm_ts *ts = dcm_ts_find(syntaxes[i].uid);
+        print_message("%s\n", syntaxes[i].uid);
+        assert_non_null(ts);
+        dcm_dataset_set_syntax(ds, ts);
+        assert_true(pol_policy_compression(strict, ds, &c, reason,
+                                           sizeof reason));
+        assert_int_equal(c.line, syntaxes[i].lossy ? 6 : 4);
+        if (syntaxes[i].lossy) {
+            char want[256];
+            snprintf(want, sizeof want,
+                     "compress to jpeg quality 90 skipped: transfer syntax "
+                     "%s may be lossy and the policy does not allow lossy "
+                     "recompression (@/lossy.policy:4)",
+                     syntaxes[i].uid);
+            assert_string_equal(reason, expand_at(want));
+        }
+    }
+    dcm_dataset_free(ds);
+    pol_policy_unref(strict);
+    pol_policy_unref(allowing);
+}
+
+/* Every redact line that applies adds its rectangle, in file order;
+ * conditions on the device and the image size pick them. */
+static void test_pixel_redactions(void **state)
+{
+    (void)state;
+    write_file("acme.inc", "redact rectangle 0 0 640 40 if Manufacturer == "
+                           "ACME and Rows == 480\n");
+    pol_policy *p = compile_ok(
+        "redact.policy",
+        HEAD
+        "  include \"acme.inc\"\n"                                   /* 4 */
+        "  redact rectangle 600 440 40 40 if Manufacturer == ACME\n"
+        "  redact rectangle 0 0 1 1 unless Modality in (US, XA)\n"   /* 6 */
+        "  redact rectangle 65000 65000 535 535 if Rows > 60000\n"
+        "  redact rectangle 10 20 30 40\n"                           /* 8 */
+        "end\n");
+    pol_rect r[8];
+
+    dcm_dataset *ds = pixel_instance("US", "ACME", 480);
+    assert_int_equal(pol_policy_redactions(p, ds, r, 8), 3);
+    assert_string_equal(r[0].file, in_scratch("acme.inc"));
+    assert_int_equal(r[0].line, 1);
+    assert_int_equal(r[0].x, 0);
+    assert_int_equal(r[0].y, 0);
+    assert_int_equal(r[0].width, 640);
+    assert_int_equal(r[0].height, 40);
+    assert_string_equal(r[1].file, in_scratch("redact.policy"));
+    assert_int_equal(r[1].line, 5);
+    assert_int_equal(r[1].x, 600);
+    assert_int_equal(r[1].y, 440);
+    assert_int_equal(r[2].line, 8);
+    assert_int_equal(r[2].x, 10);
+    assert_int_equal(r[2].y, 20);
+    assert_int_equal(r[2].width, 30);
+    assert_int_equal(r[2].height, 40);
+    /* A short out: the first ones, and how many apply. */
+    memset(r, 0, sizeof r);
+    assert_int_equal(pol_policy_redactions(p, ds, r, 1), 3);
+    assert_int_equal(r[0].line, 1);
+    assert_int_equal(r[1].line, 0);
+    assert_int_equal(pol_policy_redactions(p, ds, NULL, 0), 3);
+    dcm_dataset_free(ds);
+
+    /* Another model size, another vendor, another modality. */
+    ds = pixel_instance("US", "ACME", 600);
+    assert_int_equal(pol_policy_redactions(p, ds, r, 8), 2);
+    assert_int_equal(r[0].line, 5);
+    assert_int_equal(r[1].line, 8);
+    dcm_dataset_free(ds);
+    ds = pixel_instance("CT", "OTHER", 65535);
+    assert_int_equal(pol_policy_redactions(p, ds, r, 8), 3);
+    assert_int_equal(r[0].line, 6);
+    assert_int_equal(r[1].line, 7);
+    assert_int_equal(r[1].x + r[1].width, 65535);
+    assert_int_equal(r[2].line, 8);
+    dcm_dataset_free(ds);
+
+    pol_when when;
+    assert_true(pol_policy_redact_line(p, 2, r, &when));
+    assert_int_equal(r[0].line, 6);
+    assert_int_equal(when, POL_UNLESS);
+    assert_true(pol_policy_redact_line(p, 4, r, &when));
+    assert_int_equal(when, POL_ALWAYS);
+    assert_false(pol_policy_redact_line(p, 5, r, &when));
+    pol_policy_unref(p);
+}
+
+/* The policy-wide settings, their defaults, and the hash of a policy
+ * whose only change is a pixel line in an included file. */
+static void test_pixel_settings(void **state)
+{
+    (void)state;
+    pol_policy *p = compile_ok("set.policy", HEAD "end\n");
+    assert_false(pol_policy_keep_original_on_failure(p));
+    assert_true(pol_policy_verify_lossless(p));
+    assert_false(pol_policy_allow_lossy_recompression(p));
+    pol_compression c;
+    pol_when when;
+    pol_rect r;
+    assert_false(pol_policy_compress_line(p, 0, &c, &when));
+    assert_false(pol_policy_redact_line(p, 0, &r, &when));
+    pol_policy_unref(p);
+
+    p = compile_ok("set.policy",
+                   HEAD "  on compression-failure keep-original\n"
+                        "  verify lossless off\n"
+                        "  allow lossy-recompression\nend\n");
+    assert_true(pol_policy_keep_original_on_failure(p));
+    assert_false(pol_policy_verify_lossless(p));
+    assert_true(pol_policy_allow_lossy_recompression(p));
+    pol_policy_unref(p);
+    p = compile_ok("set.policy",
+                   HEAD "  on compression-failure quarantine\n"
+                        "  verify lossless on\nend\n");
+    assert_false(pol_policy_keep_original_on_failure(p));
+    assert_true(pol_policy_verify_lossless(p));
+    pol_policy_unref(p);
+
+    char first[65], second[65];
+    write_file("px.inc", "compress to jpeg2000 ratio 10\n");
+    p = compile_ok("set.policy", HEAD "  include \"px.inc\"\nend\n");
+    memcpy(first, pol_policy_hash(p), 65);
+    pol_policy_unref(p);
+    write_file("px.inc", "compress to jpeg2000 ratio 11\n");
+    p = compile_ok("set.policy", HEAD "  include \"px.inc\"\nend\n");
+    memcpy(second, pol_policy_hash(p), 65);
+    pol_policy_unref(p);
+    assert_string_not_equal(first, second);
+}
+
+/* "quarantine if ... unless redacted": the recommended line for burned-in
+ * text; it holds what no redact line covers, with the redact lines as
+ * the one list of what is covered. */
+static void test_pixel_unless_redacted(void **state)
+{
+    (void)state;
+    pol_policy *p = compile_ok(
+        "burned.policy",
+        HEAD
+        "  redact rectangle 0 0 800 48 if Manufacturer == ACME and Rows == "
+        "600\n"                                                        /* 4 */
+        "  quarantine if not BurnedInAnnotation == NO unless redacted \\\n"
+        "      because \"burned-in text\"\n"
+        "  reject if Modality == XA\n"                                 /* 7 */
+        "end\n");
+    char reason[256];
+    dcm_dataset *ds = pixel_instance("US", "ACME", 600);
+    set_string(ds, tag_of("BurnedInAnnotation"), DCM_VR_CS, "YES");
+    assert_int_equal(pol_policy_filter(p, ds, reason, sizeof reason),
+                     POL_ACCEPT);
+    dcm_dataset_free(ds);
+    /* Another size, another vendor: no rectangle covers it. */
+    ds = pixel_instance("US", "ACME", 768);
+    set_string(ds, tag_of("BurnedInAnnotation"), DCM_VR_CS, "YES");
+    assert_int_equal(pol_policy_filter(p, ds, reason, sizeof reason),
+                     POL_QUARANTINE);
+    assert_string_equal(reason,
+                        expand_at("burned-in text (@/burned.policy:5)"));
+    dcm_dataset_free(ds);
+    /* Absent Burned In Annotation: "== NO" is false on an absent
+     * attribute, so "not ... == NO" holds; only NO passes. */
+    ds = pixel_instance("US", "OTHER", 600);
+    assert_int_equal(pol_policy_filter(p, ds, reason, sizeof reason),
+                     POL_QUARANTINE);
+    set_string(ds, tag_of("BurnedInAnnotation"), DCM_VR_CS, "NO");
+    assert_int_equal(pol_policy_filter(p, ds, reason, sizeof reason),
+                     POL_ACCEPT);
+    /* A redacted instance still meets the lines after. */
+    dcm_dataset_free(ds);
+    ds = pixel_instance("XA", "ACME", 600);
+    set_string(ds, tag_of("BurnedInAnnotation"), DCM_VR_CS, "YES");
+    assert_int_equal(pol_policy_filter(p, ds, reason, sizeof reason),
+                     POL_REJECT);
+    dcm_dataset_free(ds);
+    pol_gate_info gate;
+    assert_true(pol_policy_gate(p, 0, &gate));
+    assert_true(gate.unless_redacted);
+    assert_true(pol_policy_gate(p, 1, &gate));
+    assert_false(gate.unless_redacted);
+    pol_policy_unref(p);
+
+    assert_first_error("burned.policy",
+                       HEAD "  quarantine if BurnedInAnnotation == YES unless "
+                            "Modality == US\nend\n",
+                       NULL,
+                       "@/burned.policy:4:50: error: expected 'redacted', "
+                       "found 'Modality' (hint: write: quarantine if "
+                       "BurnedInAnnotation == YES unless redacted)");
+    static const char *const no_redact[] = {
+        "@/burned.policy:4:43: warning: 'unless redacted' always fires: the "
+        "policy has no redact line (hint: add the redact rectangle lines "
+        "for the devices whose burned-in text you know)",
+    };
+    assert_diags("burned.policy",
+                 HEAD "  quarantine if BurnedInAnnotation == YES unless "
+                      "redacted\nend\n",
+                 no_redact, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1565,6 +2208,13 @@ int main(void)
         cmocka_unit_test(test_template_check),
         cmocka_unit_test(test_template_each),
         cmocka_unit_test(test_template_expand),
+        cmocka_unit_test(test_golden_pixel_errors),
+        cmocka_unit_test(test_pixel_warnings),
+        cmocka_unit_test(test_pixel_first_match),
+        cmocka_unit_test(test_pixel_already_lossy),
+        cmocka_unit_test(test_pixel_redactions),
+        cmocka_unit_test(test_pixel_settings),
+        cmocka_unit_test(test_pixel_unless_redacted),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
