@@ -5,11 +5,12 @@
 
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 FUZZ_SECONDS ?= 60
+SOAK_KILLS ?= 10
 CMAKE ?= cmake
 CC_FUZZ ?= clang
 CXX_FUZZ ?= clang++
 
-.PHONY: all build test test-unit demo fuzz bench clean help deps-build
+.PHONY: all build test test-unit demo fuzz bench soak clean help deps-build
 
 all: build
 
@@ -19,6 +20,7 @@ help:
 	@echo "make demo       the quickstart demo (see README.md)"
 	@echo "make fuzz       run every fuzz harness for FUZZ_SECONDS each (default 60)"
 	@echo "make bench      benchmarks against DCMTK and GDCM, see docs/PERFORMANCE.md"
+	@echo "make soak       kill -9 the gateway during 1000 instances (SOAK_KILLS times)"
 	@echo "make clean      remove the build folders"
 
 deps-build:
@@ -55,6 +57,17 @@ bench:
 	@scripts/deps.sh bench
 	@$(MAKE) --no-print-directory build
 	@bench/run.sh
+
+# The crash test at full size (make test runs it with 300 instances):
+# 1000 instances from two senders, the gateway killed SOAK_KILLS times,
+# then every acknowledged instance must be in Orthanc, once.
+soak:
+	@scripts/deps.sh test
+	@$(MAKE) --no-print-directory build
+	/usr/bin/python3 tests/integration/service_crash.py \
+	    --siren build/gateway/siren --config examples/siren.conf \
+	    --pki-script tests/integration/pki.py --work build/soak \
+	    --full --kills $(SOAK_KILLS)
 
 clean:
 	rm -rf build build-asan build-fuzz
