@@ -600,7 +600,6 @@ static outcome forward_one(worker *w, uint64_t *bytes)
 static void *run_worker(void *arg)
 {
     worker *w = arg;
-    gw_thread_background();
     for (;;) {
         next_step step = next_file(w);
         if (step == NEXT_STOP)

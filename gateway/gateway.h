@@ -22,6 +22,7 @@ int gw_cmd_policy(int argc, char **argv);
 int gw_cmd_apply(int argc, char **argv);
 int gw_cmd_diff(int argc, char **argv);
 int gw_cmd_spool(int argc, char **argv);
+int gw_cmd_preview(int argc, char **argv);
 
 /* Input files (files.c): calls fn for path if it is a file, or for every
  * file below it (in name order, hidden names left out, so that runs
@@ -33,13 +34,6 @@ size_t gw_walk_files(const char *path, gw_file_fn fn, void *ctx);
 /* SIGINT/SIGTERM call on_stop, SIGHUP on_reload (if not NULL); SIGPIPE
  * is ignored (signals.c). */
 void gw_install_signals(void (*on_stop)(int), void (*on_reload)(int));
-
-/* The calling thread yields the CPU to the receivers (nice
- * GW_BACKGROUND_NICE): processors and forwarder work from the spool, so a
- * site waiting for its acknowledgement goes first, and they catch up when
- * the associations pause. */
-#define GW_BACKGROUND_NICE 10
-void gw_thread_background(void);
 
 /* JSON (json.c). gw_json_string appends text as a JSON string to out
  * (size bytes, *used of them in use); gw_json_field appends "key":"value"

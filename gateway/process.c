@@ -232,7 +232,6 @@ static void *run_worker(void *arg)
     gw_processor *p = w->p;
     int index = w->index;
     free(w);
-    gw_thread_background();
     for (char *name; (name = next_name(p, index)) != NULL; free(name))
         process_one(p, name);
     return NULL;

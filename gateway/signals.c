@@ -1,18 +1,8 @@
-/* signals.c - the signals and thread priorities of the long-running
- * commands (serve, forward). */
+/* signals.c - the signals of the long-running commands (serve, forward). */
 #include "gateway.h"
 
 #include <signal.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <unistd.h>
-
-void gw_thread_background(void)
-{
-    /* Linux: a thread's nice value is its own (setpriority on its id).
-     * Raising it needs no privilege; failing leaves the thread as it is. */
-    setpriority(PRIO_PROCESS, (id_t)gettid(), GW_BACKGROUND_NICE);
-}
 
 void gw_install_signals(void (*on_stop)(int), void (*on_reload)(int))
 {
