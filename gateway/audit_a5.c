@@ -53,6 +53,8 @@ static const struct mapping {
     {"instance.rejected", TRANSFERRED, 'C', NONE, 4, INBOUND, NULL},
     {"instance.deidentified", ACCESSED, 'C', NONE, 0, LOCAL, "7"},
     {"instance.quarantined", ACCESSED, 'R', NONE, 4, LOCAL, NULL},
+    /* The pixel stage: redacted, compressed, kept or failed (below). */
+    {"instance.pixels", ACCESSED, 'U', NONE, 0, LOCAL, NULL},
     {"instance.forwarded", TRANSFERRED, 'R', NONE, 0, OUTBOUND, NULL},
     {"instance.failed", TRANSFERRED, 'R', NONE, 8, OUTBOUND, NULL},
     {"security.alert", SECURITY_ALERT, 'E',
@@ -364,7 +366,7 @@ static void put_participants(out *o, const struct mapping *m,
         put_participant(o, &p[i]);
 }
 
-/* ---- the participant object -------------------------------------------------------- */
+/* ---- the participant objects ------------------------------------------------------ */
 
 /* Every field but time and event, as ParticipantObjectDetail. */
 static void put_details(out *o, const gw_json_flat *e)
@@ -380,12 +382,13 @@ static void put_details(out *o, const gw_json_flat *e)
     }
 }
 
-/* The object the event is about: the study when the event names it,
- * else the instance, else the spool file, else the peer. The instance
- * is in the DICOM description (SOP class, instance) either way. Study
- * Instance UID (110180) and Node ID (110182) are DCM codes; an instance
- * or a spool file named alone has no DCM code, so those are this
- * implementation's (scheme "SIREN"), as A.5.1.2.4 allows. */
+/* The object the event is about: the study when the event names it
+ * (A.5.3: type 2, role 3 Report, Study Instance UID), else the instance,
+ * else the spool file, else the peer. The SOP class and instance are in
+ * its description. Study Instance UID (110180) and Node ID (110182) are
+ * DCM codes; an instance or a spool file named alone has no DCM code, so
+ * those are this implementation's (scheme "SIREN"), as A.5.1.2.4
+ * allows. */
 static void put_object(out *o, const struct mapping *m,
                        const gw_json_flat *e)
 {
@@ -418,6 +421,7 @@ static void put_object(out *o, const struct mapping *m,
     } else {
         return;
     }
+    bool anonymized = m->life_cycle && !strcmp(m->life_cycle, "7");
     put(o, "<ParticipantObjectIdentification");
     put_attr(o, "ParticipantObjectID", id);
     put_attr(o, "ParticipantObjectTypeCode", "2");
@@ -426,31 +430,60 @@ static void put_object(out *o, const struct mapping *m,
     put(o, ">");
     put_code(o, "ParticipantObjectIDTypeCode", type_code, scheme, meaning);
     put_details(o, e);
-    if (instance) {
-        put(o, "<ParticipantObjectDescription><SOPClass");
-        put_attr(o, "UID", sop_class);
-        put(o, " NumberOfInstances=\"1\"><Instance");
-        put_attr(o, "UID", instance);
-        put(o, "/></SOPClass>");
-        if (study) {
-            put(o, "<ParticipantObjectContainsStudy><StudyIDs");
-            put_attr(o, "UID", study);
-            put(o, "/></ParticipantObjectContainsStudy>");
+    if (sop_class || anonymized) {
+        put(o, "<ParticipantObjectDescription>");
+        if (sop_class) {
+            put(o, "<SOPClass");
+            put_attr(o, "UID", sop_class);
+            put(o, " NumberOfInstances=\"1\">");
+            if (instance) {
+                put(o, "<Instance");
+                put_attr(o, "UID", instance);
+                put(o, "/>");
+            }
+            put(o, "</SOPClass>");
         }
-        if (m->life_cycle && !strcmp(m->life_cycle, "7"))
+        if (anonymized)
             put(o, "<Anonymized>true</Anonymized>");
         put(o, "</ParticipantObjectDescription>");
     }
     put(o, "</ParticipantObjectIdentification>");
 }
 
+/* The patient (A.5.3: type 1 Person, role 1 Patient, Patient Number) by
+ * the event's patient_id. Only events about a de-identified instance
+ * carry one, and it is the de-identified Patient ID (a pseudonym, or
+ * what the policy left): no name, no received value. */
+static void put_patient(out *o, const gw_json_flat *e)
+{
+    const char *patient_id = gw_json_flat_get(e, "patient_id");
+    if (!patient_id)
+        return;
+    put(o, "<ParticipantObjectIdentification");
+    put_attr(o, "ParticipantObjectID", patient_id);
+    put_attr(o, "ParticipantObjectTypeCode", "1");
+    put_attr(o, "ParticipantObjectTypeCodeRole", "1");
+    put(o, ">");
+    put_code(o, "ParticipantObjectIDTypeCode", "2", "RFC-3881",
+             "Patient Number");
+    put(o, "</ParticipantObjectIdentification>");
+}
+
 /* ---- the message ------------------------------------------------------------------- */
+
+/* The mapping's outcome, or 4 (minor failure) for an event whose action
+ * failed (the pixel stage: the instance is held). */
+static int outcome_of(const struct mapping *m, const gw_json_flat *e)
+{
+    const char *action = gw_json_flat_get(e, "action");
+    return action && strcmp(action, "failed") == 0 ? 4 : m->outcome;
+}
 
 static void put_xml(out *o, const struct mapping *m, const gw_json_flat *e,
                     const gw_a5_source *src)
 {
     char action[2] = {m->action, '\0'}, outcome[4];
-    snprintf(outcome, sizeof outcome, "%d", m->outcome);
+    snprintf(outcome, sizeof outcome, "%d", outcome_of(m, e));
     put(o, "<?xml version=\"1.0\" encoding=\"UTF-8\"?><AuditMessage>");
     put(o, "<EventIdentification");
     put_attr(o, "EventActionCode", action);
@@ -474,6 +507,7 @@ static void put_xml(out *o, const struct mapping *m, const gw_json_flat *e,
     put(o, "><AuditSourceTypeCode csd-code=\"4\"/>"
            "</AuditSourceIdentification>");
     put_object(o, m, e);
+    put_patient(o, e);
     put(o, "</AuditMessage>");
 }
 
@@ -519,7 +553,8 @@ char *gw_a5_syslog_message(const char *line, size_t line_len,
     /* PRI: facility 10 (security/authorization), severity 5 (notice), 4
      * (warning) for a failure; VERSION 1; the event's time. */
     char header[64];
-    snprintf(header, sizeof header, "<%d>1 ", 10 * 8 + (m->outcome ? 4 : 5));
+    snprintf(header, sizeof header, "<%d>1 ",
+             10 * 8 + (outcome_of(m, &e) ? 4 : 5));
     put(&o, header);
     put(&o, time);
     put(&o, " ");

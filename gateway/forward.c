@@ -411,6 +411,12 @@ static void close_link(worker *w, bool orderly, const char *why)
 
 /* ---- one file ------------------------------------------------------------------- */
 
+/* A field of the file for the audit trail: NULL (left out) when empty. */
+static const char *audit_value(const char *text)
+{
+    return text && text[0] ? text : NULL;
+}
+
 /* Moves the file in hand to the failed folder with NAME.reason. If that
  * cannot be done (a full disk), the file stays and waits like a refusal
  * for now: it must neither be lost nor tried again at once. */
@@ -449,8 +455,11 @@ static outcome fail_file(worker *w, const gw_scu_file *id, const char *fmt,
     gw_log(GW_LOG_ERROR, "forward.failed", "worker=%u file=%s "
            "sop_instance=%s moved_to=%s reason=\"%s\"", w->id, w->claim,
            id ? id->sop_instance : "", f->c.failed_dir, quoted);
-    gw_audit("instance.failed", "file", w->claim, "sop_instance",
-             id ? id->sop_instance : NULL, "reason", reason, NULL);
+    gw_audit("instance.failed", "file", w->claim, "sop_class",
+             audit_value(id ? id->sop_class : NULL), "sop_instance",
+             id ? id->sop_instance : NULL, "study",
+             audit_value(id ? id->study : NULL), "patient_id",
+             audit_value(id ? id->patient_id : NULL), "reason", reason, NULL);
     return OUTCOME_FAILED;
 }
 
@@ -471,15 +480,20 @@ static outcome deliver(worker *w, const gw_scu_file *id,
     }
     w->warned = a->warning;
     gw_metric_delivered(gw_spool_age_s(w->claim));
-    gw_audit("instance.forwarded", "file", w->claim, "sop_instance",
-             id->sop_instance, "archive", f->audit_archive, "status",
-             a->status, "archive_id", a->archive_id[0] ? a->archive_id : NULL,
-             NULL);
+    /* The file is the de-identified one: its header names the instance
+     * as the archive now holds it. */
+    gw_audit("instance.forwarded", "file", w->claim, "sop_class",
+             audit_value(id->sop_class), "sop_instance", id->sop_instance,
+             "study", audit_value(id->study), "patient_id",
+             audit_value(id->patient_id), "archive", f->audit_archive,
+             "status", a->status, "archive_id", audit_value(a->archive_id),
+             "decoded_from", audit_value(a->decoded_from), NULL);
     char quoted[1000];
     gw_log(a->warning ? GW_LOG_WARN : GW_LOG_INFO, "forward.delivered",
-           "worker=%u file=%s sop_instance=%s status=%s%s%s bytes=%llu "
+           "worker=%u file=%s sop_instance=%s status=%s%s%s%s%s bytes=%llu "
            "ms=%lld%s%s%s", w->id, w->claim, id->sop_instance, a->status,
            a->archive_id[0] ? " archive_id=" : "", a->archive_id,
+           a->decoded_from[0] ? " decoded_from=" : "", a->decoded_from,
            (unsigned long long)bytes, (long long)ms,
            a->detail[0] ? " comment=\"" : "",
            a->detail[0] ? gw_log_quote(a->detail, quoted, sizeof quoted) : "",

@@ -2,16 +2,26 @@
  * C-STORE over TCP or DICOM-TLS on one persistent association per worker.
  * An association proposes every SOP class its worker has seen, each with
  * the file's own syntax plus Explicit and Implicit VR Little Endian (a
- * compressed syntax gets a context of its own); a file of a class not
- * proposed yet ends it and opens one proposing them all. */
+ * compressed syntax gets a context of its own, proposed before the
+ * native one of its class); a file of a class not proposed yet ends it
+ * and opens one proposing them all. A compressed file whose syntax the
+ * archive refused while it took a native one goes decoded: a copy in
+ * Explicit VR Little Endian under a hidden name beside it (the spool
+ * removes such leftovers at start), sent, then removed; the file itself
+ * is never changed. */
 #include "forward_transport.h"
 
+#include "codec.h"
 #include "gateway.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 /* PS3.7 C.4.3 Duplicate SOP Instance: archives that are not Orthanc say
  * so for an instance they already hold, which is what we want. */
@@ -190,6 +200,80 @@ static void judge_status(uint16_t status, const char *comment,
     }
 }
 
+/* Whether the association took a native little endian syntax for
+ * sop_class (what dcm_store_file can send a native file in). */
+static bool native_accepted(const dcm_assoc *a, const char *sop_class)
+{
+    const dcm_assoc_info *info = dcm_assoc_info_of(a);
+    for (size_t i = 0; i < info->context_count; i++) {
+        const dcm_pcontext *pc = &info->contexts[i];
+        if (pc->result == DCM_PC_ACCEPTED &&
+            strcmp(pc->abstract_syntax, sop_class) == 0 &&
+            !pc->accepted->encapsulated && !pc->accepted->big_endian)
+            return true;
+    }
+    return false;
+}
+
+/* A compressed file whose syntax the association refused while it took
+ * a native one for the class: it goes decoded. */
+static bool goes_decoded(const dcm_assoc *a, const gw_scu_file *id)
+{
+    if (!id->ts->encapsulated)
+        return false;
+    const dcm_pcontext *pc = dcm_assoc_find_context(a, id->sop_class, id->ts);
+    return !(pc && pc->accepted == id->ts) &&
+           native_accepted(a, id->sop_class);
+}
+
+/* Writes the decoded copy of path into temp (a hidden name beside it).
+ * 0, or -1 with out filled: refused for good when the file cannot be
+ * decoded, for now when the copy could not be written. */
+static int decode_to_temp(const gw_fwd_link *l, const char *path,
+                          const gw_scu_file *id, char *temp, size_t size,
+                          gw_fwd_answer *out)
+{
+    const char *slash = strrchr(path, '/');
+    int dir_len = slash ? (int)(slash - path + 1) : 0;
+    dcm_error err = {0};
+    int rc = DCM_OK, fd = -1;
+    if (!codec_can_decode(id->ts->uid))
+        rc = dcm_fail(&err, DCM_E_UNSUPPORTED, -1, "this build cannot decode "
+                      "%s", id->ts->name);
+    else if ((size_t)snprintf(temp, size, "%.*s.tmp-native-%u-%s", dir_len,
+                              path, l->worker,
+                              slash ? slash + 1 : path) >= size)
+        rc = dcm_fail(&err, DCM_E_IO, -1, "path too long for the decoded "
+                      "copy");
+    else if ((fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC |
+                                  O_NOFOLLOW, 0600)) < 0)
+        rc = dcm_fail(&err, DCM_E_IO, -1, "cannot create %s: %s", temp,
+                      strerror(errno));
+    else
+        rc = gw_scu_write_native(path, fd, &err);
+    if (fd >= 0 && close(fd) < 0 && rc == DCM_OK)
+        rc = dcm_fail(&err, DCM_E_IO, -1, "writing %s: %s", temp,
+                      strerror(errno));
+    if (rc == DCM_OK)
+        return 0;
+    if (fd >= 0)
+        unlink(temp);
+    temp[0] = '\0';
+    if (rc == DCM_E_IO || rc == DCM_E_NOMEM) { /* our trouble: later */
+        out->kind = GW_FWD_LATER;
+        snprintf(out->detail, sizeof out->detail, "the archive takes SOP "
+                 "class %s only in a native syntax and the decoded copy "
+                 "could not be written: %s", id->sop_class, err.message);
+    } else {
+        out->kind = GW_FWD_REFUSED;
+        snprintf(out->detail, sizeof out->detail, "the archive refused it "
+                 "in %s and takes SOP class %s only in a native syntax, "
+                 "into which it cannot be decoded: %s", id->ts->name,
+                 id->sop_class, err.message);
+    }
+    return -1;
+}
+
 static void dimse_send(gw_fwd_link *l, const char *path,
                        const gw_scu_file *id, gw_fwd_answer *out)
 {
@@ -202,11 +286,25 @@ static void dimse_send(gw_fwd_link *l, const char *path,
             return;
         }
         bool reused = l->sent_on_assoc > 0;
+        char temp[PATH_MAX] = "";
+        if (goes_decoded(l->assoc, id)) {
+            if (decode_to_temp(l, path, id, temp, sizeof temp, out) < 0)
+                return;
+            const char *name = strrchr(path, '/');
+            gw_log(GW_LOG_INFO, "forward.decoded", "worker=%u file=%s "
+                   "from=%s to=%s", l->worker, name ? name + 1 : path,
+                   id->ts->uid, DCM_TS_EXPLICIT_LE);
+        }
         uint16_t status = 0;
         char comment[65] = "";
-        int rc = dcm_store_file(l->assoc, path, ++l->message_id, &status,
-                                comment, &err);
+        int rc = dcm_store_file(l->assoc, temp[0] ? temp : path,
+                                ++l->message_id, &status, comment, &err);
+        if (temp[0])
+            unlink(temp);
         if (rc == DCM_OK) {
+            if (temp[0])
+                snprintf(out->decoded_from, sizeof out->decoded_from, "%s",
+                         id->ts->uid);
             l->sent_on_assoc++;
             judge_status(status, comment, out);
             return;

@@ -41,6 +41,10 @@ typedef struct gw_fwd_answer {
                             "AlreadyStored", "http_400" (REST); one token */
     char archive_id[80]; /* the archive's own name for the instance (REST:
                             Orthanc's ID); "" if none */
+    /* DIMSE: the file's compressed syntax (UID) when it went decoded, as
+     * Explicit VR Little Endian, because the archive refused that syntax;
+     * "" when it went as it is. */
+    char decoded_from[DCM_UID_MAX + 1];
     /* In words, from the archive in part (quote it in logs): for REFUSED
      * the whole reason ("the archive refused it: ..."); for LATER what it
      * answered ("status 0xA700 (...)", "HTTP 500: ..."); for BROKEN, AWAY

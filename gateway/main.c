@@ -21,6 +21,7 @@ static const struct command commands[] = {
     {"echo", gw_cmd_echo, "send a C-ECHO to a DICOM peer"},
     {"forward", gw_cmd_forward, "deliver a spool's outgoing folder to the archive"},
     {"policy", gw_cmd_policy, "check a policy, explain what it does"},
+    {"preview", gw_cmd_preview, "render a frame as PNG with the policy's redactions"},
     {"send", gw_cmd_send, "send DICOM files with C-STORE"},
     {"serve", gw_cmd_serve, "receive C-STORE into a directory (DICOM-TLS, plain)"},
     {"spool", gw_cmd_spool, "list, show, retry or purge what the spool holds"},

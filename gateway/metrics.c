@@ -44,6 +44,11 @@ static const double buckets[] = {0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
                                  10, 30, 60, 300};
 #define BUCKETS (sizeof buckets / sizeof *buckets)
 
+/* The pixel stage's actions, in the order /metrics lists them. */
+static const char *const pixel_actions[] = {"compressed", "redacted", "kept",
+                                            "unchanged", "failed"};
+#define PIXEL_ACTIONS (sizeof pixel_actions / sizeof *pixel_actions)
+
 typedef struct histogram {
     atomic_uint_least64_t counts[BUCKETS + 1];
     atomic_uint_least64_t sum_us;
@@ -59,6 +64,8 @@ static struct {
     atomic_uint_least64_t quarantined;
     atomic_uint_least64_t tls_failures[TLS_REASONS + 1]; /* +1: other */
     histogram processed, delivered;
+    atomic_uint_least64_t pixels[PIXEL_ACTIONS];
+    atomic_uint_least64_t pixels_redacted, pixel_bytes_in, pixel_bytes_out;
     gw_gauges_fn gauges;
     void *ctx;
     struct MHD_Daemon *daemon;
@@ -127,6 +134,18 @@ void gw_metric_processed(double seconds)
 void gw_metric_delivered(double seconds)
 {
     observe(&m.delivered, seconds);
+}
+
+void gw_metric_pixels(const char *action, bool redacted,
+                      uint64_t bytes_before, uint64_t bytes_after)
+{
+    for (size_t i = 0; i < PIXEL_ACTIONS; i++)
+        if (strcmp(action, pixel_actions[i]) == 0)
+            atomic_fetch_add(&m.pixels[i], 1);
+    if (redacted)
+        atomic_fetch_add(&m.pixels_redacted, 1);
+    atomic_fetch_add(&m.pixel_bytes_in, bytes_before);
+    atomic_fetch_add(&m.pixel_bytes_out, bytes_after);
 }
 
 /* ---- the text format ------------------------------------------------------------ */
@@ -259,6 +278,20 @@ static void render(text *t)
               "gauge", g.associations);
     put_gauge(t, "siren_archive_associations", "Open associations to the "
               "archive.", "gauge", g.archive_associations);
+    header(t, "siren_pixels_instances_total", "counter",
+           "Instances through the pixel stage, by action.");
+    for (size_t i = 0; i < PIXEL_ACTIONS; i++)
+        put(t, "siren_pixels_instances_total{action=\"%s\"} %llu\n",
+            pixel_actions[i], (unsigned long long)atomic_load(&m.pixels[i]));
+    put_gauge(t, "siren_pixels_redacted_total",
+              "Instances with rectangles blanked.", "counter",
+              atomic_load(&m.pixels_redacted));
+    put_gauge(t, "siren_pixel_bytes_in_total",
+              "Pixel Data bytes into the pixel stage.", "counter",
+              atomic_load(&m.pixel_bytes_in));
+    put_gauge(t, "siren_pixel_bytes_out_total",
+              "Pixel Data bytes out of the pixel stage (in minus out: "
+              "bytes saved).", "counter", atomic_load(&m.pixel_bytes_out));
     put_histogram(t, "siren_processing_seconds",
                   "From receipt to de-identified.", &m.processed);
     put_histogram(t, "siren_delivery_seconds",

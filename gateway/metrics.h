@@ -57,5 +57,10 @@ void gw_metric_tls_failure(const char *reason);
 /* Seconds from receipt to de-identified, and to delivered. */
 void gw_metric_processed(double seconds);
 void gw_metric_delivered(double seconds);
+/* The pixel stage's outcome for one instance: action "compressed",
+ * "redacted", "kept", "unchanged" or "failed" (pixels.h), whether
+ * rectangles were blanked, and the Pixel Data bytes before and after. */
+void gw_metric_pixels(const char *action, bool redacted,
+                      uint64_t bytes_before, uint64_t bytes_after);
 
 #endif /* SIREN_GW_METRICS_H */

@@ -10,6 +10,7 @@
 #include "audit.h"
 #include "gateway.h"
 #include "metrics.h"
+#include "pixels.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -87,18 +88,41 @@ static int write_outgoing(const gw_spool *s, const dcm_dataset *ds,
     return rc;
 }
 
+/* A value of the de-identified data set (text decoded to UTF-8, a UID
+ * as it is: ASCII by its VR); NULL when absent or empty. Owned by the
+ * caller. */
+static char *deidentified_value(const dcm_dataset *ds, uint32_t tag)
+{
+    const dcm_element *el = dcm_dataset_find(ds, tag);
+    char *value = !el ? NULL
+                  : dcm_element_vr(el) == DCM_VR_UI
+                      ? dcm_element_get_string(el, NULL)
+                      : dcm_dataset_get_utf8(ds, tag, NULL);
+    if (value && !value[0]) {
+        free(value);
+        return NULL;
+    }
+    return value;
+}
+
+/* The audit event names the instance by what the policy made of it (the
+ * new UIDs, the Patient ID it left, a pseudonym or nothing), never by
+ * what was received: the trail goes to Splunk and syslog. */
 static void log_processed(const char *name, const char *site,
                           const pol_policy *pol, const anon_result *r,
                           const dcm_dataset *ds)
 {
-    const dcm_element *el = dcm_dataset_find(ds, DCM_TAG_SOP_INSTANCE_UID);
-    char *uid = el ? dcm_element_get_string(el, NULL) : NULL;
+    char *uid = deidentified_value(ds, DCM_TAG_SOP_INSTANCE_UID);
+    char *sop_class = deidentified_value(ds, DCM_TAG_SOP_CLASS_UID);
+    char *study = deidentified_value(ds, DCM_TAG(0x0020, 0x000D));
+    char *patient_id = deidentified_value(ds, DCM_TAG(0x0010, 0x0020));
     char version[16];
     snprintf(version, sizeof version, "%u", pol_policy_version(pol));
     gw_metric_processed(gw_spool_age_s(name));
     gw_audit("instance.deidentified", "file", name, "site", site,
              "policy", pol_policy_name(pol), "policy_version", version,
-             "policy_sha256", pol_policy_hash(pol), "sop_instance", uid,
+             "policy_sha256", pol_policy_hash(pol), "sop_class", sop_class,
+             "sop_instance", uid, "study", study, "patient_id", patient_id,
              NULL);
     gw_log(GW_LOG_INFO, "instance.processed",
            "file=%s site=%s policy=%s version=%u policy_sha256=%s "
@@ -107,6 +131,9 @@ static void log_processed(const char *name, const char *site,
            pol_policy_hash(pol), uid ? uid : "", r->removed + r->emptied,
            r->replaced, r->uids_remapped, r->dates_shifted);
     free(uid);
+    free(sop_class);
+    free(study);
+    free(patient_id);
 }
 
 /* Processes received/name under its site's current policy. */
@@ -135,6 +162,12 @@ static void process_one(gw_processor *p, const char *name)
                                            from_site ? site : NULL);
     anon_result result;
     dcm_dataset *ds = dcm_file_dataset(f);
+    /* The pixel lines decide on the instance as received, and act on the
+     * de-identified one (pixels.h). */
+    gw_pixel_plan plan = {0};
+    gw_pixel_outcome pixels = {0};
+    if (pol)
+        gw_pixels_plan(pol, ds, &plan);
     if (!pol) {
         snprintf(why, sizeof why, "no policy for %s%s", from_site ? "site " :
                  "the plain listener", site);
@@ -148,6 +181,10 @@ static void process_one(gw_processor *p, const char *name)
                  pol_policy_name(pol), pol_policy_version(pol),
                  result.reason);
         quarantine(p, name, why);
+    } else if (gw_pixels_apply(&plan, pol, ds, &pixels) < 0) {
+        gw_pixels_record(name, &pixels);
+        snprintf(why, sizeof why, "pixels: %s", pixels.reason);
+        quarantine(p, name, why);
     } else if (write_outgoing(s, ds, name, &err) < 0 ||
                gw_spool_drop(s->received, name, &err) < 0) {
         /* Left in received/: tried again at the next scan. */
@@ -157,6 +194,7 @@ static void process_one(gw_processor *p, const char *name)
         p->counts.failed++;
         pthread_mutex_unlock(&p->lock);
     } else {
+        gw_pixels_record(name, &pixels);
         log_processed(name, from_site ? site : "(plain)", pol, &result, ds);
         pthread_mutex_lock(&p->lock);
         p->counts.processed++;
@@ -164,6 +202,7 @@ static void process_one(gw_processor *p, const char *name)
         if (p->config.processed)
             p->config.processed(p->config.ctx);
     }
+    gw_pixels_plan_free(&plan);
     pol_policy_unref(pol);
     dcm_file_free(f);
 }

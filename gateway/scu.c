@@ -164,15 +164,32 @@ int gw_client_options_tls(gw_client_options *o, const char *program)
 /* ---- files and presentation contexts --------------------------------------- */
 
 /* A UID of the data set (what is stored is the data set, so it says what
- * the C-STORE command will announce), else of the meta. */
+ * the C-STORE command will announce), else of the meta (meta_tag 0:
+ * none there). */
 static void uid_of(const dcm_file *f, uint32_t tag, uint32_t meta_tag,
                    char out[DCM_UID_MAX + 1])
 {
     const dcm_element *el = dcm_dataset_find(dcm_file_dataset(f), tag);
-    if (!el)
+    if (!el && meta_tag)
         el = dcm_dataset_find(dcm_file_meta(f), meta_tag);
     char *text = el ? dcm_element_get_string(el, NULL) : NULL;
     snprintf(out, DCM_UID_MAX + 1, "%s", text ? text : "");
+    free(text);
+}
+
+/* A text of the data set decoded to UTF-8 into out[size], cut before a
+ * character that does not fit whole; "" when absent. */
+static void utf8_of(const dcm_file *f, uint32_t tag, char *out, size_t size)
+{
+    char *text = dcm_dataset_get_utf8(dcm_file_dataset(f), tag, NULL);
+    size_t len = text ? strlen(text) : 0;
+    if (len >= size) {
+        len = size - 1;
+        while (len > 0 && ((unsigned char)text[len] & 0xC0) == 0x80)
+            len--;
+    }
+    memcpy(out, text ? text : "", len);
+    out[len] = '\0';
     free(text);
 }
 
@@ -186,24 +203,45 @@ int gw_scu_file_read(const char *path, gw_scu_file *out, dcm_error *err)
     uid_of(f, DCM_TAG_SOP_INSTANCE_UID, DCM_TAG_MEDIA_SOP_INSTANCE_UID,
            out->sop_instance);
     out->ts = dcm_file_transfer_syntax(f);
+    uid_of(f, DCM_TAG(0x0020, 0x000D), 0, out->study);
+    utf8_of(f, DCM_TAG(0x0010, 0x0020), out->patient_id,
+            sizeof out->patient_id);
     dcm_file_free(f);
     if (!dcm_uid_is_valid(out->sop_class))
         return dcm_fail(err, DCM_E_NOT_FOUND, -1, "no SOP Class UID");
     return DCM_OK;
 }
 
-const dcm_proposal *gw_proposals_find(const gw_proposals *p,
-                                      const gw_scu_file *f)
+/* The context for SOP class sop_class and compressed syntax compressed,
+ * or for its native data sets when compressed is NULL. */
+static dcm_proposal *find_item(const gw_proposals *p, const char *sop_class,
+                               const dcm_ts *compressed)
 {
     for (size_t j = 0; j < p->count; j++) {
         const dcm_proposal *item = &p->items[j];
-        if (strcmp(item->abstract_syntax, f->sop_class) != 0)
+        if (strcmp(item->abstract_syntax, sop_class) != 0)
             continue;
-        bool compressed = item->syntaxes[0]->encapsulated;
-        if (compressed ? item->syntaxes[0] == f->ts : !f->ts->encapsulated)
-            return item;
+        const dcm_ts *first = item->syntaxes[0];
+        if (first->encapsulated ? first == compressed : compressed == NULL)
+            return (dcm_proposal *)item;
     }
     return NULL;
+}
+
+const dcm_proposal *gw_proposals_find(const gw_proposals *p,
+                                      const gw_scu_file *f)
+{
+    return find_item(p, f->sop_class, f->ts->encapsulated ? f->ts : NULL);
+}
+
+/* A new context for sop_class, without syntaxes yet (room checked). */
+static dcm_proposal *new_item(gw_proposals *p, const char *sop_class)
+{
+    char *uid = p->abstract_syntaxes[p->count];
+    snprintf(uid, sizeof p->abstract_syntaxes[0], "%s", sop_class);
+    dcm_proposal *item = &p->items[p->count++];
+    *item = (dcm_proposal){.abstract_syntax = uid};
+    return item;
 }
 
 static void add_syntax(dcm_proposal *p, const dcm_ts *ts)
@@ -217,20 +255,19 @@ static void add_syntax(dcm_proposal *p, const dcm_ts *ts)
 
 int gw_proposals_add(gw_proposals *p, const gw_scu_file *f)
 {
-    dcm_proposal *item = (dcm_proposal *)gw_proposals_find(p, f);
-    if (!item) {
-        if (p->count == DCM_MAX_CONTEXTS)
-            return -1;
-        char *uid = p->abstract_syntaxes[p->count];
-        memcpy(uid, f->sop_class, sizeof p->abstract_syntaxes[0]);
-        item = &p->items[p->count++];
-        *item = (dcm_proposal){.abstract_syntax = uid};
-    }
-    add_syntax(item, f->ts);
-    if (!f->ts->encapsulated) {
-        add_syntax(item, dcm_ts_find(DCM_TS_EXPLICIT_LE));
-        add_syntax(item, dcm_ts_find(DCM_TS_IMPLICIT_LE));
-    }
+    dcm_proposal *own = (dcm_proposal *)gw_proposals_find(p, f);
+    dcm_proposal *native =
+        f->ts->encapsulated ? find_item(p, f->sop_class, NULL) : own;
+    size_t needed = (own == NULL) + (f->ts->encapsulated && !native);
+    if (p->count + needed > DCM_MAX_CONTEXTS)
+        return -1;
+    if (!own)
+        own = new_item(p, f->sop_class);
+    add_syntax(own, f->ts);
+    if (!native)
+        native = f->ts->encapsulated ? new_item(p, f->sop_class) : own;
+    add_syntax(native, dcm_ts_find(DCM_TS_EXPLICIT_LE));
+    add_syntax(native, dcm_ts_find(DCM_TS_IMPLICIT_LE));
     return 0;
 }
 

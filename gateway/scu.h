@@ -70,38 +70,64 @@ int gw_client_options_tls(gw_client_options *o, const char *program);
 
 /* ---- files and presentation contexts --------------------------------------- */
 
-/* What decides the presentation context a file travels on. */
+/* A Patient ID of 64 characters (LO) in UTF-8. */
+#define GW_SCU_PATIENT_ID_MAX (64 * 4)
+
+/* What decides the presentation context a file travels on, and what the
+ * audit trail names it by. */
 typedef struct gw_scu_file {
     char sop_class[DCM_UID_MAX + 1];
     char sop_instance[DCM_UID_MAX + 1];
     const dcm_ts *ts;
+    char study[DCM_UID_MAX + 1];                /* "": none */
+    char patient_id[GW_SCU_PATIENT_ID_MAX + 1]; /* UTF-8, cut at a whole
+                                                   character; "": none */
 } gw_scu_file;
 
 /* Reads path (as dcm_store_file will: the data set's UIDs, else the
- * meta's) into out. DCM_E_NOT_FOUND ("no SOP Class UID") when it has no
- * valid SOP Class UID, the reader's error when it cannot be opened or is
- * not DICOM it can read. A missing or invalid SOP Instance UID is left
- * for dcm_store_file to refuse (sop_instance may be empty). */
+ * meta's) into out, with the Study Instance UID and Patient ID of its
+ * data set. DCM_E_NOT_FOUND ("no SOP Class UID") when it has no valid
+ * SOP Class UID, the reader's error when it cannot be opened or is not
+ * DICOM it can read. A missing or invalid SOP Instance UID is left for
+ * dcm_store_file to refuse (sop_instance may be empty). */
 int gw_scu_file_read(const char *path, gw_scu_file *out, dcm_error *err);
 
 /* Contexts to propose: one per SOP class for native data sets (their own
  * syntax plus Explicit and Implicit VR Little Endian, which dcm_store_file
  * can re-encode them into) and one per SOP class and compressed syntax
- * (an acceptor picks one syntax per context, and a compressed data set
- * cannot be re-encoded). items[i].abstract_syntax points into the
- * structure itself: use it where it was made, do not copy it. */
+ * (an acceptor picks one syntax per context, and would often pick a
+ * native one over the compressed one if they shared it). A compressed
+ * file brings both its own context, proposed first, and the native one
+ * of its class: the fallback for an archive that refuses the compressed
+ * syntax, which the forwarder meets by decoding (gw_scu_write_native).
+ * items[i].abstract_syntax points into the structure itself: use it
+ * where it was made, do not copy it. */
 typedef struct gw_proposals {
     size_t count;
     dcm_proposal items[DCM_MAX_CONTEXTS];
     char abstract_syntaxes[DCM_MAX_CONTEXTS][DCM_UID_MAX + 1];
 } gw_proposals;
 
-/* The proposal a file goes on, or NULL if none was made for it. */
+/* The proposal a file goes on as it is, or NULL if none was made for
+ * it. */
 const dcm_proposal *gw_proposals_find(const gw_proposals *p,
                                       const gw_scu_file *f);
-/* Adds what f needs. 0, or -1 (nothing changed) when that would take a
- * context beyond DCM_MAX_CONTEXTS. */
+/* Adds what f needs (for a compressed file, the native context of its
+ * class too). 0, or -1 (nothing changed) when that would take a context
+ * beyond DCM_MAX_CONTEXTS. */
 int gw_proposals_add(gw_proposals *p, const gw_scu_file *f);
+
+/* Writes the DICOM file at path to fd as a Part 10 file in Explicit VR
+ * Little Endian with its pixel data decoded by codec/, one frame in
+ * memory at a time: Photometric Interpretation as the decoder gives it
+ * (RGB for YBR JPEG and JPEG 2000), Planar Configuration 0, offset tables
+ * gone, every other element as it is (Lossy Image Compression included:
+ * decoding loses nothing more). The file itself is only read. For an
+ * archive that accepts only native syntaxes. DCM_E_UNSUPPORTED: a
+ * syntax or image this build cannot decode; DCM_E_INVALID, DCM_E_LIMIT:
+ * pixel data that cannot be decoded; DCM_E_IO: fd could not be written
+ * (what was written is then to be thrown away). Thread-safe. */
+int gw_scu_write_native(const char *path, int fd, dcm_error *err);
 
 /* ---- C-STORE answers --------------------------------------------------------- */
 

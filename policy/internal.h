@@ -202,7 +202,6 @@ struct pol_policy {
     bool verify_off;           /* "verify lossless off" */
     bool keep_original_on_failure;
     unsigned verify_line, failure_line; /* where they were set, or 0 */
-    bool pixel_warned;         /* the "not wired yet" warning was given */
 };
 
 /* A copy of text owned by p (freed with it); NULL on allocation failure. */

@@ -131,23 +131,6 @@ static bool grow(void **array, size_t *capacity, size_t count, size_t size)
     return true;
 }
 
-/* Until the gateway's processor has its pixel stage, these lines are
- * compiled and can be queried but change no instance: said once. */
-static void warn_not_wired(pol_policy *p, lexer *lx, const token *kw)
-{
-    if (p->pixel_warned)
-        return;
-    p->pixel_warned = true;
-    pol_diags_add(lx->diags, true, lx->file, kw->line, kw->column,
-                  "until then, quarantine instances that may carry "
-                  "burned-in text, e.g. quarantine if BurnedInAnnotation "
-                  "== YES",
-                  "'%s' takes effect only when the gateway's pixel stage "
-                  "is built (issue 7): until then pixels pass as received, "
-                  "also where 'unless redacted' lets an instance through",
-                  kw->text);
-}
-
 /* A whole number in [min, max]; message and hint say what it is. */
 static int parse_whole(lexer *lx, long min, long max, const char *what,
                        const char *hint, long *out)
@@ -432,9 +415,6 @@ bool pixels_is_statement(const token *kw)
 
 int pixels_statement(pol_policy *p, lexer *lx, const token *kw)
 {
-    if (is_word(kw, "compress") || is_word(kw, "keep-syntax") ||
-        is_word(kw, "redact"))
-        warn_not_wired(p, lx, kw);
     if (is_word(kw, "redact"))
         return st_redact(p, lx, kw);
     if (is_word(kw, "on"))

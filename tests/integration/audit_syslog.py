@@ -18,7 +18,11 @@ required), on free loopback ports. The gateway runs examples/siren.conf
      RFC 5424 as rsyslog parsed it (version 1, APP-NAME siren, MSGID
      DICOM+RFC3881), the BOM, then XML that xml.etree reads, and every
      line of the audit file has its message with the same time and the
-     same fields (ParticipantObjectDetail).
+     same fields (ParticipantObjectDetail). Every de-identification
+     (110103 C) and delivery (110104 R) message has the Study object
+     (110180) and the Patient object (Patient Number) of PS3.15 A.5.3,
+     whose IDs are the Study Instance UID and Patient ID Orthanc holds
+     for its instance (the de-identified ones).
   2. rsyslogd stopped: two more instances are acknowledged to the sender
      as usual, the gateway logs its retries; rsyslogd started again: every
      line arrives, none is lost (some may come twice).
@@ -27,6 +31,10 @@ required), on free loopback ports. The gateway runs examples/siren.conf
      over a damaged line the test wrote into the file, and a new instance
      arrives on the plain input; at the end the offset file holds the
      audit file's size.
+  4. no identifying value planted in the instances sent (Patient ID,
+     Patient's Name, Study Instance UID, Accession Number, birth date)
+     is anywhere in rsyslog's output, in a decoded detail, or in the
+     audit file.
 
 Usage:
   /usr/bin/python3 audit_syslog.py --siren build/gateway/siren \\
@@ -54,7 +62,9 @@ import xml.etree.ElementTree as ET
 
 import service_e2e
 import tls_orthanc
-from service_e2e import Archive, Gateway, make_instance, storescu
+from pydicom.uid import generate_uid
+from service_e2e import (Archive, Gateway, make_instance, orthanc_instance,
+                         storescu)
 from tls_orthanc import Checks, Processes, free_port, wait_until
 
 OSSL_DRIVER = "/usr/lib/x86_64-linux-gnu/rsyslog/lmnsd_ossl.so"
@@ -173,6 +183,11 @@ def parse_message(raw):
                     for d in root.iter("ParticipantObjectDetail")},
         "instances": [i.get("UID") for i in root.iter("Instance")],
         "anonymized": [a.text for a in root.iter("Anonymized")],
+        "objects": [
+            dict(o.attrib, id_type=tuple(
+                o.find("ParticipantObjectIDTypeCode").get(a) for a in
+                ("csd-code", "codeSystemName", "originalText")))
+            for o in root.findall("ParticipantObjectIdentification")],
     }
 
 
@@ -234,10 +249,18 @@ def wait_lines(ctx, event, count):
                       DELIVERY_TIMEOUT_S, 0.2)
 
 
+def plant(ctx, path, patient_id):
+    """An instance with identifying values the audit must never show,
+    which ctx["planted"] keeps: its Patient ID and Study Instance UID
+    (make_instance also plants a name, accession number, birth date)."""
+    study = generate_uid()
+    ctx["planted"].update({patient_id, study})
+    return make_instance(path, patient_id, "Meier^Anna", study_uid=study)
+
+
 def send(ctx, gateway, names, site="site-a"):
     files = [os.path.join(ctx["work"], f"{n}.dcm") for n in names]
-    uids = [make_instance(f, f"MRN-{n}", "Meier^Anna") for n, f in
-            zip(names, files)]
+    uids = [plant(ctx, f, f"MRN-PHI-{n}") for n, f in zip(names, files)]
     return uids, storescu(ctx, gateway.tls_port, "SITEA", files, site)
 
 
@@ -251,11 +274,70 @@ def requestor(message):
             if p.get("UserIsRequestor") == "true"]
 
 
+STUDY_OBJECT = {"ParticipantObjectTypeCode": "2",
+                "ParticipantObjectTypeCodeRole": "3",
+                "id_type": ("110180", "DCM", "Study Instance UID")}
+PATIENT_OBJECT = {"ParticipantObjectTypeCode": "1",
+                  "ParticipantObjectTypeCodeRole": "1",
+                  "id_type": ("2", "RFC-3881", "Patient Number")}
+
+
+def objects_like(message, kind):
+    return [o for o in message["objects"]
+            if all(o.get(k) == v for k, v in kind.items())]
+
+
+def check_patient_and_study(checks, ctx, found, instances):
+    """Every de-identification and delivery message names the study and
+    the patient as Orthanc holds them (two messages per instance sent)."""
+    archive = ctx["archive"]
+    wanted = by_event(found, "110103", "C") + [
+        m for m in by_event(found, "110104", "R") if m["outcome"] == "0"]
+    checks.expect(len(wanted) >= 2 * instances,
+                  f"{len(wanted)} de-identification and delivery messages "
+                  f"for {instances} instances")
+    for m in wanted:
+        what = f"{m['event_id']} {m['action']} {m['instances']}"
+        tags = (orthanc_instance(archive, m["instances"][0])
+                if len(m["instances"]) == 1 else None)
+        checks.expect(tags is not None, f"{what}: not in Orthanc")
+        if tags is None:
+            continue
+        studies = objects_like(m, STUDY_OBJECT)
+        patients = objects_like(m, PATIENT_OBJECT)
+        checks.expect([o.get("ParticipantObjectID") for o in studies] ==
+                      [tags.get("StudyInstanceUID")],
+                      f"{what}: study objects {studies}, Orthanc has "
+                      f"{tags.get('StudyInstanceUID')}")
+        checks.expect(tags.get("PatientID") and
+                      [o.get("ParticipantObjectID") for o in patients] ==
+                      [tags["PatientID"]],
+                      f"{what}: patient objects {patients}, Orthanc has "
+                      f"{tags.get('PatientID')}")
+
+
+def check_no_phi(checks, ctx):
+    """No planted value in rsyslog's output (raw, and each base64 detail
+    decoded) nor in the audit file."""
+    planted = sorted(ctx["planted"] | {"Meier", "ACCPHI77", "19610307",
+                                       "PHIMARK", "Phimark"})
+    with open(ctx["rsyslog"].out, encoding="utf-8",
+              errors="replace") as stream:
+        texts = {"rsyslog output": stream.read()}
+    texts["decoded details"] = "\n".join(
+        v for _, m in messages(ctx["rsyslog"]) for v in m["details"].values())
+    with open(ctx["audit"], encoding="utf-8", errors="replace") as stream:
+        texts["audit file"] = stream.read()
+    for where, text in texts.items():
+        found = [p for p in planted if p in text]
+        checks.expect(not found, f"{where}: identifying values {found}")
+
+
 def scenario_tls(checks, ctx, gateway):
     uids, statuses = send(ctx, gateway, ["a0", "a1", "a2"])
     checks.expect(statuses == ["Success"] * 3, f"site A statuses {statuses}")
     expired = os.path.join(ctx["work"], "expired.dcm")
-    make_instance(expired, "MRN-X", "Meier^Anna")
+    plant(ctx, expired, "MRN-PHI-X")
     statuses = storescu(ctx, gateway.tls_port, "SITEA", [expired], "expired")
     checks.expect(statuses == [], f"expired certificate stored {statuses}")
     checks.expect(wait_lines(ctx, "instance.forwarded", 3),
@@ -313,6 +395,7 @@ def scenario_tls(checks, ctx, gateway):
     started = by_event(found, "110100", "E")
     checks.expect(any(s["type"] == "110120" for s in started),
                   f"Application Start: {started}")
+    check_patient_and_study(checks, ctx, found, 3)
     checks.count("messages over TLS", len(found))
 
 
@@ -371,6 +454,7 @@ def scenario_plain(checks, ctx, gateway):
     checks.expect(offset == os.path.getsize(ctx["audit"]),
                   f"offset {offset}, audit file "
                   f"{os.path.getsize(ctx['audit'])} bytes")
+    check_patient_and_study(checks, ctx, messages(ctx["rsyslog"]), 6)
     report = tls_orthanc.sanitizer_report(gateway.log())
     checks.expect(not report, f"sanitizer: {report}")
 
@@ -385,6 +469,8 @@ def run(checks, ctx):
     checks.expect(not report, f"sanitizer: {report}")
     checks.scenario = "plain"
     scenario_plain(checks, ctx, gateway)
+    checks.scenario = "phi"
+    check_no_phi(checks, ctx)
 
 
 def main():
@@ -412,7 +498,7 @@ def main():
     ctx = {"siren": os.path.abspath(args.siren), "work": work,
            "config": os.path.abspath(args.config), "processes": processes,
            "spool": os.path.join(work, "spool"),
-           "audit": os.path.join(work, "audit.jsonl")}
+           "audit": os.path.join(work, "audit.jsonl"), "planted": set()}
     try:
         checks.scenario = "setup"
         ctx["pki"] = pki = tls_orthanc.Pki(os.path.abspath(args.pki_script),

@@ -181,24 +181,100 @@ static void instance_received(void **state)
     free(msg);
 }
 
-static void study_deidentified(void **state)
+/* The Study and Patient objects A.5.3 asks for in Instances Accessed
+ * and Transferred, from the de-identified values the event carries. */
+static void study_and_patient_deidentified(void **state)
 {
     (void)state;
     char *msg = message(
         "{\"time\":\"2026-11-29T10:00:02Z\","
-        "\"event\":\"instance.deidentified\","
-        "\"file\":\"f.dcm\",\"sop_instance\":\"2.25.9\",\"study\":\"2.25.1\"}");
+        "\"event\":\"instance.deidentified\",\"file\":\"f.dcm\","
+        "\"sop_class\":\"1.2.840.10008.5.1.4.1.1.2\","
+        "\"sop_instance\":\"2.25.9\",\"study\":\"2.25.1\","
+        "\"patient_id\":\"PSEUDO-7\"}");
     assert_non_null(msg);
     has(msg, "EventActionCode=\"C\"");
     has(msg, "csd-code=\"110103\"");
-    has(msg, "ParticipantObjectID=\"2.25.1\" ParticipantObjectTypeCode=\"2\" "
+    has(msg, "<ParticipantObjectIdentification ParticipantObjectID="
+             "\"2.25.1\" ParticipantObjectTypeCode=\"2\" "
              "ParticipantObjectTypeCodeRole=\"3\" "
              "ParticipantObjectDataLifeCycle=\"7\">"
              "<ParticipantObjectIDTypeCode "
              "csd-code=\"110180\" codeSystemName=\"DCM\" "
              "originalText=\"Study Instance UID\"/>");
-    has(msg, "<ParticipantObjectContainsStudy><StudyIDs UID=\"2.25.1\"/>"
-             "</ParticipantObjectContainsStudy><Anonymized>true</Anonymized>");
+    has(msg, "<ParticipantObjectDescription><SOPClass UID="
+             "\"1.2.840.10008.5.1.4.1.1.2\" NumberOfInstances=\"1\">"
+             "<Instance UID=\"2.25.9\"/></SOPClass>"
+             "<Anonymized>true</Anonymized></ParticipantObjectDescription>"
+             "</ParticipantObjectIdentification>");
+    has(msg, "<ParticipantObjectIdentification ParticipantObjectID="
+             "\"PSEUDO-7\" ParticipantObjectTypeCode=\"1\" "
+             "ParticipantObjectTypeCodeRole=\"1\">"
+             "<ParticipantObjectIDTypeCode csd-code=\"2\" "
+             "codeSystemName=\"RFC-3881\" originalText=\"Patient Number\"/>"
+             "</ParticipantObjectIdentification></AuditMessage>");
+    assert_null(strstr(msg, "ParticipantObjectContainsStudy"));
+    free(msg);
+    msg = message(
+        "{\"time\":\"2026-11-29T10:00:02Z\","
+        "\"event\":\"instance.forwarded\",\"file\":\"f.dcm\","
+        "\"sop_class\":\"1.2.840.10008.5.1.4.1.1.2\","
+        "\"sop_instance\":\"2.25.9\",\"study\":\"2.25.1\","
+        "\"patient_id\":\"PSEUDO-7\",\"archive\":\"ORTHANC@a:4242\","
+        "\"status\":\"0000\"}");
+    assert_non_null(msg);
+    has(msg, "EventActionCode=\"R\"");
+    has(msg, "ParticipantObjectID=\"2.25.1\" ParticipantObjectTypeCode="
+             "\"2\" ParticipantObjectTypeCodeRole=\"3\">"
+             "<ParticipantObjectIDTypeCode csd-code=\"110180\"");
+    has(msg, "ParticipantObjectID=\"PSEUDO-7\" ParticipantObjectTypeCode="
+             "\"1\" ParticipantObjectTypeCodeRole=\"1\">");
+    assert_null(strstr(msg, "<Anonymized>"));
+    free(msg);
+}
+
+/* Events about what was received carry no patient and no study: their
+ * message has no Patient object (docs/OPERATIONS.md). */
+static void no_patient_without_patient_id(void **state)
+{
+    (void)state;
+    static const char *const lines[] = {
+        "{\"time\":\"2026-11-29T10:00:02Z\",\"event\":"
+        "\"instance.quarantined\",\"file\":\"f.dcm\",\"reason\":\"x\"}",
+        "{\"time\":\"2026-11-29T10:00:02Z\",\"event\":"
+        "\"instance.received\",\"sop_class\":\"1.2\","
+        "\"sop_instance\":\"1.2.3\",\"file\":\"f.dcm\"}",
+        "{\"time\":\"2026-11-29T10:00:02Z\",\"event\":"
+        "\"instance.deidentified\",\"sop_class\":\"1.2\","
+        "\"sop_instance\":\"2.25.9\",\"study\":\"2.25.1\"}",
+    };
+    for (size_t i = 0; i < sizeof lines / sizeof *lines; i++) {
+        char *msg = message(lines[i]);
+        assert_non_null(msg);
+        assert_null(strstr(msg, "ParticipantObjectTypeCode=\"1\""));
+        assert_null(strstr(msg, "RFC-3881"));
+        free(msg);
+    }
+}
+
+/* A hostile Patient ID or Study Instance UID (a file's header may hold
+ * anything) stays inside its attribute. */
+static void patient_and_study_escaped(void **state)
+{
+    (void)state;
+    char *msg = message(
+        "{\"time\":\"2026-11-29T10:00:02Z\","
+        "\"event\":\"instance.forwarded\",\"file\":\"f.dcm\","
+        "\"sop_class\":\"1.2\",\"sop_instance\":\"2.25.9\","
+        "\"study\":\"1\\\"/><x a='\","
+        "\"patient_id\":\"P\\\"/><Evil>&\\u0002\\u00e9\\t\"}");
+    assert_non_null(msg);
+    has(msg, "ParticipantObjectID=\"1&quot;/&gt;&lt;x a=&apos;\" "
+             "ParticipantObjectTypeCode=\"2\"");
+    has(msg, "ParticipantObjectID=\"P&quot;/&gt;&lt;Evil&gt;&amp;"
+             "\xEF\xBF\xBD\xC3\xA9&#9;\" ParticipantObjectTypeCode=\"1\"");
+    assert_null(strstr(msg, "<Evil>"));
+    assert_null(strstr(msg, "<x "));
     free(msg);
 }
 
@@ -264,6 +340,31 @@ static void outbound_and_operator(void **state)
     has(msg, "ParticipantObjectID=\"q.dcm\"");
     has(msg, "csd-code=\"SpoolFile\" codeSystemName=\"SIREN\"");
     free(msg);
+}
+
+/* The pixel stage's event: an update of the instance, a minor failure
+ * when the stage failed (the instance is held). */
+static void pixels_update_and_failure(void **state)
+{
+    (void)state;
+    char *done = message(
+        "{\"time\":\"2026-11-29T10:00:02.000Z\",\"event\":\"instance.pixels\","
+        "\"file\":\"f.dcm\",\"action\":\"compressed\",\"codec\":"
+        "\"jpeg-ls-lossless\",\"sop_instance\":\"2.25.1\"}");
+    assert_non_null(done);
+    assert_memory_equal(done, "<85>1 ", 6);
+    has(done, "<EventIdentification EventActionCode=\"U\" EventDateTime="
+              "\"2026-11-29T10:00:02.000Z\" EventOutcomeIndicator=\"0\">"
+              "<EventID csd-code=\"110103\"");
+    free(done);
+    char *failed = message(
+        "{\"time\":\"2026-11-29T10:00:03.000Z\",\"event\":\"instance.pixels\","
+        "\"file\":\"f.dcm\",\"action\":\"failed\",\"reason\":\"encoder\"}");
+    assert_non_null(failed);
+    assert_memory_equal(failed, "<84>1 ", 6);
+    has(failed, "EventOutcomeIndicator=\"4\"");
+    has(failed, "<EventOutcomeDescription>encoder</EventOutcomeDescription>");
+    free(failed);
 }
 
 static void no_message_for(void **state)
@@ -338,9 +439,12 @@ int main(void)
         cmocka_unit_test(refuses_broken_lines),
         cmocka_unit_test(bounds_fields_and_length),
         cmocka_unit_test(instance_received),
-        cmocka_unit_test(study_deidentified),
+        cmocka_unit_test(study_and_patient_deidentified),
+        cmocka_unit_test(no_patient_without_patient_id),
+        cmocka_unit_test(patient_and_study_escaped),
         cmocka_unit_test(security_alert_escaped),
         cmocka_unit_test(outbound_and_operator),
+        cmocka_unit_test(pixels_update_and_failure),
         cmocka_unit_test(no_message_for),
         cmocka_unit_test(collector_addresses),
     };

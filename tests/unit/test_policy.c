@@ -1743,11 +1743,6 @@ static void test_pixel_warnings(void **state)
         "  verify lossless\n"                                    /* 12 */
         "end\n";
     static const char *const expected[] = {
-        "@/w.policy:4:3: warning: 'compress' takes effect only when the "
-        "gateway's pixel stage is built (issue 7): until then pixels pass as "
-        "received, also where 'unless redacted' lets an instance through "
-        "(hint: until then, quarantine instances that may carry burned-in "
-        "text, e.g. quarantine if BurnedInAnnotation == YES)",
         "@/w.policy:7:3: warning: this line never applies: @/w.policy:6 "
         "applies to every instance (hint: the first line that applies wins: "
         "put lines with a condition before the line without one)",
