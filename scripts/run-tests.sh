@@ -31,7 +31,7 @@ UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 
 step "fuzz smoke (libFuzzer)"
 [ -f build-fuzz/CMakeCache.txt ] ||
-    CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Fuzz -DSIREN_WERROR=ON
+    CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Fuzz -DSIREN_WERROR=ON
 cmake --build build-fuzz -j "$jobs"
 tests/fuzz/run.sh build-fuzz smoke
 

@@ -5,7 +5,7 @@
  *   codec_tool info IN
  *   codec_tool decode IN OUT.raw
  *   codec_tool encode TS IN OUT [--quality N] [--near N] [--ratio R]
- *                               [--psnr DB]
+ *                               [--psnr DB] [--no-verify] [--no-sync]
  *
  * syntaxes prints each compressed syntax codec/ knows with what this build
  * does with it ("UID decode encode", "-" for no), since the C++ adapters
@@ -17,13 +17,19 @@
  * syntax TS (a UID), checks every lossless one with codec_verify_lossless,
  * and writes OUT with the new pixel data and the attributes that go with
  * it (Photometric Interpretation, Planar Configuration, Lossy Image
- * Compression, Ratio and Method).
+ * Compression, Ratio and Method), as dcm_write_file_path does (fsync'ed,
+ * then renamed). For bench/codec.py, which times encoders against tools
+ * that neither check nor flush what they write: --no-verify skips the
+ * lossless check and --no-sync writes OUT in place without fsync.
  * Exit status: 0 done, 1 failure (the message on stderr), 2 usage. */
 #include "codec.h"
 
+#include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define TAG_PHOTOMETRIC DCM_TAG(0x0028, 0x0004)
 #define TAG_PLANAR DCM_TAG(0x0028, 0x0006)
@@ -128,9 +134,15 @@ static int update_attributes(dcm_dataset *ds, const codec_encoded *encoded,
     return rc;
 }
 
+/* What encode does besides encoding: both true unless the options say. */
+typedef struct encode_flags {
+    bool verify; /* codec_verify_lossless on every lossless frame */
+    bool sync;   /* dcm_write_file_path, else in place without fsync */
+} encode_flags;
+
 static int encode_frames(codec_source *src, const char *ts,
-                         const codec_encode_options *opts, dcm_dataset *ds,
-                         dcm_error *err)
+                         const codec_encode_options *opts, bool verify,
+                         dcm_dataset *ds, dcm_error *err)
 {
     codec_writer *w = codec_writer_new(ts, err);
     if (!w)
@@ -147,7 +159,7 @@ static int encode_frames(codec_source *src, const char *ts,
         if (rc == 0)
             rc = codec_encode_frame(ts, &image, frame, len, opts, &stream,
                                     &stream_len, &encoded, err);
-        if (rc == 0 && !encoded.lossy)
+        if (rc == 0 && verify && !encoded.lossy)
             rc = codec_verify_lossless(ts, &image, frame, len, stream,
                                        stream_len, &encoded.image, NULL, err);
         if (rc == 0)
@@ -165,8 +177,28 @@ static int encode_frames(codec_source *src, const char *ts,
     return rc;
 }
 
+/* Writes straight into path, no fsync (as dcm_rewrite --no-sync). */
+static int write_unsynced(const dcm_dataset *ds,
+                          const dcm_write_options *options, const char *path,
+                          dcm_error *err)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        snprintf(err->message, sizeof err->message, "cannot create it");
+        err->code = DCM_E_IO;
+        return DCM_E_IO;
+    }
+    int rc = dcm_write_file(ds, options, dcm_fd_writer, &fd, err);
+    if (close(fd) < 0 && rc == DCM_OK) {
+        snprintf(err->message, sizeof err->message, "cannot close it");
+        err->code = DCM_E_IO;
+        rc = DCM_E_IO;
+    }
+    return rc;
+}
+
 static int encode(const char *ts, const char *in, const char *out,
-                  const codec_encode_options *opts)
+                  const codec_encode_options *opts, encode_flags flags)
 {
     dcm_error err = {0};
     dcm_file *file = dcm_file_open(in, NULL, &err);
@@ -177,12 +209,15 @@ static int encode(const char *ts, const char *in, const char *out,
     int status = src ? 0 : failed(in, &err);
     /* The source reads the pixel data being replaced: all frames are
      * encoded before encode_frames swaps it. */
-    if (status == 0 && encode_frames(src, ts, opts, ds, &err) < 0)
+    if (status == 0 &&
+        encode_frames(src, ts, opts, flags.verify, ds, &err) < 0)
         status = failed(in, &err);
     codec_source_free(src);
     if (status == 0) {
         dcm_write_options options = {.transfer_syntax = ts};
-        if (dcm_write_file_path(ds, &options, out, &err) < 0)
+        int rc = flags.sync ? dcm_write_file_path(ds, &options, out, &err)
+                            : write_unsynced(ds, &options, out, &err);
+        if (rc < 0)
             status = failed(out, &err);
     }
     dcm_file_free(file);
@@ -211,13 +246,26 @@ static int usage(void)
             "       codec_tool info IN\n"
             "       codec_tool decode IN OUT.raw\n"
             "       codec_tool encode TS IN OUT [--quality N] [--near N] "
-            "[--ratio R] [--psnr DB]\n");
+            "[--ratio R] [--psnr DB]\n"
+            "                                   [--no-verify] [--no-sync]\n");
     return 2;
 }
 
-static int parse_options(int argc, char **argv, codec_encode_options *opts)
+static int parse_options(int argc, char **argv, codec_encode_options *opts,
+                         encode_flags *flags)
 {
-    for (int i = 0; i < argc; i += 2) {
+    int i = 0;
+    while (i < argc) {
+        if (strcmp(argv[i], "--no-verify") == 0) {
+            flags->verify = false;
+            i++;
+            continue;
+        }
+        if (strcmp(argv[i], "--no-sync") == 0) {
+            flags->sync = false;
+            i++;
+            continue;
+        }
         if (i + 1 >= argc)
             return -1;
         char *end;
@@ -234,6 +282,7 @@ static int parse_options(int argc, char **argv, codec_encode_options *opts)
             opts->psnr_db = value;
         else
             return -1;
+        i += 2;
     }
     return 0;
 }
@@ -248,9 +297,10 @@ int main(int argc, char **argv)
         return decode(argv[2], argv[3]);
     if (argc >= 5 && strcmp(argv[1], "encode") == 0) {
         codec_encode_options opts = {0};
-        if (parse_options(argc - 5, argv + 5, &opts) < 0)
+        encode_flags flags = {.verify = true, .sync = true};
+        if (parse_options(argc - 5, argv + 5, &opts, &flags) < 0)
             return usage();
-        return encode(argv[2], argv[3], argv[4], &opts);
+        return encode(argv[2], argv[3], argv[4], &opts, flags);
     }
     return usage();
 }
