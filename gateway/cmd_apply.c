@@ -1,8 +1,11 @@
 /* cmd_apply.c - "siren apply" and "siren diff": a policy applied to files
  * offline, exactly as the gateway applies it to what it receives (the
- * same anon_apply), so that an officer can try a policy on samples and
- * see, element by element, what it changes. */
+ * same gw_deidentify: de-identification and the pixel stage), so that an
+ * officer can try a policy on samples and see, element by element, what
+ * it changes. */
+#include "deidentify.h"
 #include "gateway.h"
+#include "pixels.h"
 #include "sites.h"
 
 #include "anon.h"
@@ -20,16 +23,26 @@
 static const char apply_help[] =
     "usage: siren apply --policy FILE -o OUTDIR [-q] INPUT...\n\n"
     "De-identifies DICOM files (INPUT: files, or folders walked\n"
-    "recursively) under the policy and writes the results to OUTDIR, each\n"
-    "named by its new SOP Instance UID (instance-N.dcm if it has none\n"
-    "valid). Rejected and quarantined instances are not written; the\n"
-    "summary gives their reasons.\n\n"
+    "recursively) under the policy exactly as the gateway's processor\n"
+    "does, pixel stage included (redact and compress lines), and writes\n"
+    "the results to OUTDIR, each named by its new SOP Instance UID\n"
+    "(instance-N.dcm if it has none valid; a lossy compressed result gets\n"
+    "a new one). Rejected and quarantined instances are not written, nor\n"
+    "are those whose pixels cannot be redacted or compressed (quarantined\n"
+    "with a reason \"pixels: ...\", as the gateway does); the summary gives\n"
+    "the reasons and counts what the pixel stage did:\n"
+    "  compressed  encoded in the syntax of the compress line that applies\n"
+    "  redacted    rectangles blanked, the syntax kept (or native)\n"
+    "  kept        the compression failed, the received syntax kept\n"
+    "              (\"on compression-failure keep-original\")\n"
+    "  unchanged   already in the line's syntax, or a lossy line skipped\n"
+    "  failed      quarantined (counted there too)\n\n"
     "  --policy FILE   the policy (as `siren policy check` accepts it)\n"
     "  -o, --output D  the output folder (created if missing)\n"
     "  -q, --quiet     no progress line, no per-file lines\n\n"
-    "Exit status: 0 every file was read and processed (rejections\n"
-    "included), 1 a file could not be read or written, or the policy did\n"
-    "not compile, 2 usage.\n";
+    "Exit status: 0 every file was read and processed (rejections and\n"
+    "quarantines included), 1 a file could not be read or written, or\n"
+    "the policy did not compile, 2 usage.\n";
 
 static const char diff_help[] =
     "usage: siren diff --policy FILE [--all] INPUT\n\n"
@@ -39,8 +52,18 @@ static const char diff_help[] =
     "  + TAG path  value       added\n"
     "  ~ TAG path  old -> new  changed\n"
     "    TAG path  value       unchanged (only with --all)\n\n"
-    "Exit status: 0 done (also for a rejected instance, whose reason is\n"
-    "printed), 1 the file or the policy could not be read, 2 usage.\n";
+    "The gateway's pixel stage runs too. Pixel Data that it redacts or\n"
+    "compresses is one line, e.g.\n"
+    "  ~ (7FE0,0010) PixelData native 524288 bytes -> JPEG-LS Lossless\n"
+    "    Image Compression 201733 bytes\n"
+    "the Transfer Syntax UID (0002,0010) of the file as written and the\n"
+    "attributes that go with the new pixels (Photometric Interpretation,\n"
+    "Lossy Image Compression, a lossy result's new SOP Instance UID, Burned\n"
+    "In Annotation NO after a redaction) are shown like other elements,\n"
+    "and a \"pixel data:\" line before the summary says what the stage did.\n\n"
+    "Exit status: 0 done (also for a rejected or quarantined instance,\n"
+    "whose reason is printed; an instance whose pixels cannot be processed\n"
+    "is quarantined), 1 the file or the policy could not be read, 2 usage.\n";
 
 /* ---- shared ----------------------------------------------------------------------- */
 
@@ -86,18 +109,20 @@ static void add_path(void *ctx, const char *path)
 typedef struct tally {
     size_t written, rejected, quarantined, failed;
     size_t removed, replaced, remapped, shifted, cleaned;
+    size_t pixels[GW_PIXELS_FAILED + 1]; /* by gw_pixel_action */
+    size_t blanked;                       /* written with rectangles */
     struct {
-        char text[512];
-        pol_verdict verdict;
+        char text[GW_DEID_WHY_MAX];
+        const char *label; /* "rejected", "quarantined", a pixel action */
         size_t count;
     } reasons[MAX_REASONS];
     size_t reason_count, other_reasons;
 } tally;
 
-static void count_reason(tally *t, pol_verdict verdict, const char *reason)
+static void count_reason(tally *t, const char *label, const char *reason)
 {
     for (size_t i = 0; i < t->reason_count; i++)
-        if (t->reasons[i].verdict == verdict &&
+        if (strcmp(t->reasons[i].label, label) == 0 &&
             strcmp(t->reasons[i].text, reason) == 0) {
             t->reasons[i].count++;
             return;
@@ -108,7 +133,7 @@ static void count_reason(tally *t, pol_verdict verdict, const char *reason)
     }
     snprintf(t->reasons[t->reason_count].text,
              sizeof t->reasons[t->reason_count].text, "%s", reason);
-    t->reasons[t->reason_count].verdict = verdict;
+    t->reasons[t->reason_count].label = label;
     t->reasons[t->reason_count].count = 1;
     t->reason_count++;
 }
@@ -157,6 +182,44 @@ static int write_output(const dcm_dataset *ds, const char *dir,
     return rc;
 }
 
+/* What the pixel stage did, in a few words: "compressed to
+ * htj2k-lossless, ratio 2.31:1, verify passed", "kept, 1 rectangle
+ * blanked: compression to ... failed: ...". */
+static void describe_pixels(const gw_pixel_outcome *o, char *buf, size_t size)
+{
+    char blanked[48] = "";
+    if (o->redacted)
+        snprintf(blanked, sizeof blanked, ", %zu rectangle%s blanked",
+                 o->redacted, o->redacted == 1 ? "" : "s");
+    const char *sep = o->reason[0] ? ": " : "";
+    if (o->action == GW_PIXELS_COMPRESSED)
+        snprintf(buf, size, "compressed to %s, ratio %.2f:1, verify %s%s%s%s",
+                 o->codec ? o->codec : "?", o->ratio, o->verify, blanked, sep,
+                 o->reason);
+    else
+        snprintf(buf, size, "%s%s%s%s", gw_pixel_action_name(o->action),
+                 blanked, sep, o->reason);
+}
+
+/* Counts a written instance's pixel stage; what it has to say (a failed
+ * compression kept, a lossy line skipped) goes with the reasons. */
+static void count_pixels(tally *t, const char *path, bool quiet,
+                         const gw_pixel_outcome *o)
+{
+    if (o->action == GW_PIXELS_NONE)
+        return;
+    t->pixels[o->action]++;
+    t->blanked += o->redacted > 0;
+    if (!o->reason[0])
+        return;
+    count_reason(t, gw_pixel_action_name(o->action), o->reason);
+    if (!quiet) {
+        char text[sizeof o->reason + 128];
+        describe_pixels(o, text, sizeof text);
+        fprintf(stderr, "%s: pixel data %s\n", path, text);
+    }
+}
+
 static void apply_one(const pol_policy *p, const char *path, size_t index,
                       const char *out_dir, bool quiet, tally *t)
 {
@@ -168,29 +231,45 @@ static void apply_one(const pol_policy *p, const char *path, size_t index,
         return;
     }
     dcm_dataset *ds = dcm_file_dataset(f);
-    anon_result result;
+    gw_deid d;
     char name[DCM_UID_MAX + 16];
-    if (anon_apply(p, ds, &result, &err) != DCM_OK) {
-        fprintf(stderr, "%s: not de-identified: %s\n", path, err.message);
+    switch (gw_deidentify(p, ds, &d)) {
+    case GW_DEID_ERROR:
+        fprintf(stderr, "%s: %s\n", path, d.why);
         t->failed++;
-    } else if (result.verdict != POL_ACCEPT) {
-        bool rejected = result.verdict == POL_REJECT;
+        break;
+    case GW_DEID_REFUSED: {
+        bool rejected = d.anon.verdict == POL_REJECT;
+        const char *label = rejected ? "rejected" : "quarantined";
         if (!quiet)
-            fprintf(stderr, "%s: %s: %s\n", path,
-                    rejected ? "rejected" : "quarantined", result.reason);
-        count_reason(t, result.verdict, result.reason);
+            fprintf(stderr, "%s: %s: %s\n", path, label, d.anon.reason);
+        count_reason(t, label, d.anon.reason);
         *(rejected ? &t->rejected : &t->quarantined) += 1;
-    } else if (output_name(ds, index, name, sizeof name),
-               write_output(ds, out_dir, name, &err) != DCM_OK) {
-        fprintf(stderr, "%s: not written: %s\n", path, err.message);
-        t->failed++;
-    } else {
+        break;
+    }
+    case GW_DEID_PIXELS_FAILED:
+        /* Quarantined by the gateway, with this reason. */
+        if (!quiet)
+            fprintf(stderr, "%s: quarantined: %s\n", path, d.why);
+        count_reason(t, "quarantined", d.why);
+        t->quarantined++;
+        t->pixels[GW_PIXELS_FAILED]++;
+        break;
+    case GW_DEID_FORWARD:
+        output_name(ds, index, name, sizeof name);
+        if (write_output(ds, out_dir, name, &err) != DCM_OK) {
+            fprintf(stderr, "%s: not written: %s\n", path, err.message);
+            t->failed++;
+            break;
+        }
         t->written++;
-        t->removed += result.removed + result.emptied;
-        t->replaced += result.replaced;
-        t->remapped += result.uids_remapped;
-        t->shifted += result.dates_shifted;
-        t->cleaned += result.cleaned;
+        t->removed += d.anon.removed + d.anon.emptied;
+        t->replaced += d.anon.replaced;
+        t->remapped += d.anon.uids_remapped;
+        t->shifted += d.anon.dates_shifted;
+        t->cleaned += d.anon.cleaned;
+        count_pixels(t, path, quiet, &d.pixels);
+        break;
     }
     dcm_file_free(f);
 }
@@ -205,10 +284,16 @@ static void print_summary(const tally *t, size_t total, const char *out_dir)
            "replaced, %zu UIDs remapped, %zu dates shifted, %zu texts "
            "cleaned\n",
            t->removed, t->replaced, t->remapped, t->shifted, t->cleaned);
+    const size_t *px = t->pixels;
+    if (px[GW_PIXELS_COMPRESSED] + px[GW_PIXELS_REDACTED] +
+        px[GW_PIXELS_KEPT] + px[GW_PIXELS_UNCHANGED] + px[GW_PIXELS_FAILED])
+        printf("pixel data: %zu compressed, %zu redacted, %zu kept, %zu "
+               "unchanged, %zu failed; rectangles blanked in %zu\n",
+               px[GW_PIXELS_COMPRESSED], px[GW_PIXELS_REDACTED],
+               px[GW_PIXELS_KEPT], px[GW_PIXELS_UNCHANGED],
+               px[GW_PIXELS_FAILED], t->blanked);
     for (size_t i = 0; i < t->reason_count; i++)
-        printf("  %zu %s: %s\n", t->reasons[i].count,
-               t->reasons[i].verdict == POL_REJECT ? "rejected"
-                                                   : "quarantined",
+        printf("  %zu %s: %s\n", t->reasons[i].count, t->reasons[i].label,
                t->reasons[i].text);
     if (t->other_reasons)
         printf("  %zu refused for other reasons\n", t->other_reasons);
@@ -337,9 +422,11 @@ int gw_cmd_apply(int argc, char **argv)
  * (pixel data) by length. */
 #define COMPARED_BINARY_MAX (1u << 20)
 
-typedef struct diff_counts {
+typedef struct diff_state {
+    bool all;             /* unchanged elements too */
+    bool pixels_replaced; /* the pixel stage wrote new Pixel Data */
     size_t removed, added, changed, unchanged;
-} diff_counts;
+} diff_state;
 
 /* A printable form of an element's value into buf: text decoded to
  * UTF-8 and shortened; binary values by length. */
@@ -420,6 +507,18 @@ static const char *keyword_of(const dcm_dataset *ds, uint32_t tag)
     return e ? e->keyword : "";
 }
 
+/* The top-level Pixel Data of ds in words: "native 524288 bytes",
+ * "JPEG-LS Lossless Image Compression 201733 bytes". */
+static void show_pixels(const dcm_dataset *ds, const dcm_element *el,
+                        char *buf, size_t size)
+{
+    const dcm_ts *ts = dcm_dataset_syntax(ds);
+    bool encapsulated = dcm_element_kind_of(el) == DCM_KIND_FRAGMENTS;
+    snprintf(buf, size, "%s %llu bytes",
+             encapsulated && ts ? ts->name : "native",
+             (unsigned long long)gw_pixels_bytes(ds));
+}
+
 static void print_line(char mark, const dcm_dataset *ds, uint32_t tag,
                        const char *path, const char *value)
 {
@@ -428,18 +527,29 @@ static void print_line(char mark, const dcm_dataset *ds, uint32_t tag,
 }
 
 static void diff_datasets(const dcm_dataset *a, const dcm_dataset *b,
-                          const char *path, bool all, diff_counts *n);
+                          const char *path, diff_state *st);
+
+/* An element's value as a diff line shows it: the image's Pixel Data
+ * by its syntax and size, the others by show_value. */
+static void describe(const dcm_dataset *ds, const dcm_element *el,
+                     const char *path, char *buf, size_t size)
+{
+    if (!path[0] && dcm_element_tag(el) == DCM_TAG_PIXEL_DATA)
+        show_pixels(ds, el, buf, size);
+    else
+        show_value(ds, el, buf, size);
+}
 
 static void diff_one(const dcm_dataset *a_ds, const dcm_element *a,
                      const dcm_dataset *b_ds, const dcm_element *b,
-                     const char *path, bool all, diff_counts *n)
+                     const char *path, diff_state *st)
 {
     char before[SHOWN_VALUE_MAX + 64], after[SHOWN_VALUE_MAX + 64];
     uint32_t tag = dcm_element_tag(a ? a : b);
     if (!b || !a) {
-        show_value(a ? a_ds : b_ds, a ? a : b, before, sizeof before);
+        describe(a ? a_ds : b_ds, a ? a : b, path, before, sizeof before);
         print_line(a ? '-' : '+', a ? a_ds : b_ds, tag, path, before);
-        *(a ? &n->removed : &n->added) += 1;
+        *(a ? &st->removed : &st->added) += 1;
         return;
     }
     bool sequences = dcm_element_kind_of(a) == DCM_KIND_SEQUENCE &&
@@ -453,7 +563,7 @@ static void diff_one(const dcm_dataset *a_ds, const dcm_element *a,
             char both[2 * sizeof before + 8];
             snprintf(both, sizeof both, "%s -> %s", before, after);
             print_line('~', a_ds, tag, path, both);
-            n->changed++;
+            st->changed++;
         }
         for (size_t i = 0; i < (na > nb ? na : nb); i++) {
             char item_path[512];
@@ -461,30 +571,34 @@ static void diff_one(const dcm_dataset *a_ds, const dcm_element *a,
                      keyword[0] ? keyword : "?", i + 1);
             const dcm_dataset *ia = i < na ? dcm_element_item(a, i) : NULL;
             const dcm_dataset *ib = i < nb ? dcm_element_item(b, i) : NULL;
-            diff_datasets(ia, ib, item_path, all, n);
+            diff_datasets(ia, ib, item_path, st);
         }
         return;
     }
-    if (same_value(a_ds, a, b_ds, b)) {
-        n->unchanged++;
-        if (all) {
-            show_value(a_ds, a, before, sizeof before);
+    /* Pixel data re-encoded to the same bytes (a rectangle that was
+     * black already) is still what the gateway wrote anew. */
+    bool replaced = !path[0] && tag == DCM_TAG_PIXEL_DATA &&
+                    st->pixels_replaced;
+    if (!replaced && same_value(a_ds, a, b_ds, b)) {
+        st->unchanged++;
+        if (st->all) {
+            describe(a_ds, a, path, before, sizeof before);
             print_line(' ', a_ds, tag, path, before);
         }
         return;
     }
-    show_value(a_ds, a, before, sizeof before);
-    show_value(b_ds, b, after, sizeof after);
+    describe(a_ds, a, path, before, sizeof before);
+    describe(b_ds, b, path, after, sizeof after);
     char both[2 * sizeof before + 8];
     snprintf(both, sizeof both, "%s -> %s", before, after);
     print_line('~', a_ds, tag, path, both);
-    n->changed++;
+    st->changed++;
 }
 
 /* Both lists are in ascending tag order: a merge. Either dataset may be
  * NULL (an item only one side has). */
 static void diff_datasets(const dcm_dataset *a, const dcm_dataset *b,
-                          const char *path, bool all, diff_counts *n)
+                          const char *path, diff_state *st)
 {
     size_t na = a ? dcm_dataset_count(a) : 0, nb = b ? dcm_dataset_count(b) : 0;
     size_t i = 0, j = 0;
@@ -494,17 +608,49 @@ static void diff_datasets(const dcm_dataset *a, const dcm_dataset *b,
         uint32_t ta = ea ? dcm_element_tag(ea) : UINT32_MAX;
         uint32_t tb = eb ? dcm_element_tag(eb) : UINT32_MAX;
         if (ea && (!eb || ta < tb)) {
-            diff_one(a, ea, b, NULL, path, all, n);
+            diff_one(a, ea, b, NULL, path, st);
             i++;
         } else if (eb && (!ea || tb < ta)) {
-            diff_one(a, NULL, b, eb, path, all, n);
+            diff_one(a, NULL, b, eb, path, st);
             j++;
         } else {
-            diff_one(a, ea, b, eb, path, all, n);
+            diff_one(a, ea, b, eb, path, st);
             i++;
             j++;
         }
     }
+}
+
+/* The syntax dcm_write_file gives ds (dicom.h): its own encapsulated
+ * syntax while its Pixel Data is fragments, else Explicit VR Little
+ * Endian. */
+static const char *written_syntax(const dcm_dataset *ds)
+{
+    const dcm_ts *ts = dcm_dataset_syntax(ds);
+    const dcm_element *el = dcm_dataset_find(ds, DCM_TAG_PIXEL_DATA);
+    if (ts && ts->encapsulated && el &&
+        dcm_element_kind_of(el) == DCM_KIND_FRAGMENTS)
+        return ts->uid;
+    return DCM_TS_EXPLICIT_LE;
+}
+
+/* The Transfer Syntax UID (file meta) of the input and of the file the
+ * gateway would write: it changes with compression, and for native
+ * input not in Explicit VR Little Endian. */
+static void diff_syntax(const dcm_dataset *a, const dcm_dataset *b,
+                        diff_state *st)
+{
+    const dcm_ts *input = dcm_dataset_syntax(a);
+    if (!input)
+        return;
+    const char *written = written_syntax(b);
+    char value[2 * (DCM_UID_MAX + 3) + 8];
+    bool same = strcmp(input->uid, written) == 0;
+    snprintf(value, sizeof value, same ? "\"%s\"" : "\"%s\" -> \"%s\"",
+             input->uid, written);
+    *(same ? &st->unchanged : &st->changed) += 1;
+    if (!same || st->all)
+        print_line(same ? ' ' : '~', a, DCM_TAG(0x0002, 0x0010), "", value);
 }
 
 int gw_cmd_diff(int argc, char **argv)
@@ -520,24 +666,39 @@ int gw_cmd_diff(int argc, char **argv)
     dcm_file *before = dcm_file_open(path, NULL, &err);
     dcm_file *after = before ? dcm_file_open(path, NULL, &err) : NULL;
     int status = GW_EXIT_FAILURE;
-    anon_result result;
+    gw_deid d;
     if (!after) {
         print_open_error(path, &err);
-    } else if (anon_apply(p, dcm_file_dataset(after), &result, &err) !=
-               DCM_OK) {
-        fprintf(stderr, "%s: not de-identified: %s\n", path, err.message);
-    } else if (result.verdict != POL_ACCEPT) {
+    } else if (gw_deidentify(p, dcm_file_dataset(after), &d) ==
+               GW_DEID_ERROR) {
+        fprintf(stderr, "%s: %s\n", path, d.why);
+    } else if (d.status == GW_DEID_REFUSED) {
         printf("%s: %s: %s\n", path,
-               result.verdict == POL_REJECT ? "rejected" : "quarantined",
-               result.reason);
+               d.anon.verdict == POL_REJECT ? "rejected" : "quarantined",
+               d.anon.reason);
+        status = GW_EXIT_OK;
+    } else if (d.status == GW_DEID_PIXELS_FAILED) {
+        printf("%s: quarantined: %s\n", path, d.why);
         status = GW_EXIT_OK;
     } else {
-        diff_counts n = {0};
+        const gw_pixel_outcome *px = &d.pixels;
+        diff_state st = {
+            .all = o.all,
+            .pixels_replaced = px->action == GW_PIXELS_COMPRESSED ||
+                               px->action == GW_PIXELS_REDACTED ||
+                               (px->action == GW_PIXELS_KEPT &&
+                                px->redacted > 0)};
+        diff_syntax(dcm_file_dataset(before), dcm_file_dataset(after), &st);
         diff_datasets(dcm_file_dataset(before), dcm_file_dataset(after), "",
-                      o.all, &n);
+                      &st);
+        if (px->action != GW_PIXELS_NONE) {
+            char text[sizeof px->reason + 128];
+            describe_pixels(px, text, sizeof text);
+            printf("pixel data: %s\n", text);
+        }
         printf("%zu removed, %zu added, %zu changed, %zu unchanged "
                "(policy \"%s\" version %u)\n",
-               n.removed, n.added, n.changed, n.unchanged,
+               st.removed, st.added, st.changed, st.unchanged,
                pol_policy_name(p), pol_policy_version(p));
         status = GW_EXIT_OK;
     }

@@ -524,8 +524,7 @@ static const char *fallback_target(const dcm_ts *received)
     return NULL;
 }
 
-/* Bytes of the Pixel Data value: native, or all its fragments. */
-static uint64_t pixel_bytes(const dcm_dataset *ds)
+uint64_t gw_pixels_bytes(const dcm_dataset *ds)
 {
     dcm_element *el = dcm_dataset_find(ds, DCM_TAG_PIXEL_DATA);
     if (!el)
@@ -559,13 +558,14 @@ static int run(const pol_policy *p, dcm_dataset *ds, const pass *job,
     out->ratio = r.encoded_bytes ? (double)r.uncompressed_bytes /
                                        (double)r.encoded_bytes
                                  : 0;
-    out->bytes_after = pixel_bytes(ds);
+    out->bytes_after = gw_pixels_bytes(ds);
     return update_attributes(p, ds, out->to_ts, &r, out, err);
 }
 
 static int fail(gw_pixel_outcome *out, const char *what, const char *why)
 {
     out->action = GW_PIXELS_FAILED;
+    out->to_ts[0] = '\0'; /* nothing leaves in any syntax */
     snprintf(out->reason, sizeof out->reason, "%s: %s", what, why);
     return -1;
 }
@@ -584,7 +584,7 @@ int gw_pixels_apply(const gw_pixel_plan *plan, const pol_policy *p,
     snprintf(out->from_ts, sizeof out->from_ts, "%s",
              received ? received->uid : DCM_TS_EXPLICIT_LE);
     out->codec = compress ? pol_codec_name(c->codec) : NULL;
-    out->bytes_before = out->bytes_after = pixel_bytes(ds);
+    out->bytes_before = out->bytes_after = gw_pixels_bytes(ds);
     snprintf(out->reason, sizeof out->reason, "%s", plan->skipped);
     if (plan->out_of_memory)
         return fail(out, "redaction", "out of memory for the rectangles");
@@ -619,7 +619,9 @@ int gw_pixels_apply(const gw_pixel_plan *plan, const pol_policy *p,
      * not all its attributes, nothing can be kept. */
     if (!compress || !pol_policy_keep_original_on_failure(p) || replaced ||
         !dcm_dataset_find(ds, DCM_TAG_PIXEL_DATA))
-        return fail(out, compress ? "compression failed" : "redaction failed",
+        return fail(out, !compress            ? "redaction failed"
+                         : plan->rect_count ? "redaction or compression failed"
+                                            : "compression failed",
                     err.message);
     char first[sizeof err.message];
     snprintf(first, sizeof first, "%s", err.message);

@@ -80,4 +80,8 @@ void gw_pixels_record(const char *name, const gw_pixel_outcome *out);
 /* The action's word in the audit trail ("compressed", ...). */
 const char *gw_pixel_action_name(gw_pixel_action action);
 
+/* Bytes of ds's Pixel Data value: native, or all its fragments; 0
+ * without Pixel Data. */
+uint64_t gw_pixels_bytes(const dcm_dataset *ds);
+
 #endif /* SIREN_GW_PIXELS_H */

@@ -8,6 +8,7 @@
 
 #include "anon.h"
 #include "audit.h"
+#include "deidentify.h"
 #include "gateway.h"
 #include "metrics.h"
 #include "pixels.h"
@@ -160,31 +161,17 @@ static void process_one(gw_processor *p, const char *name)
     bool from_site = gw_spool_site_of(f, site, sizeof site);
     pol_policy *pol = p->config.policy_for(p->config.ctx,
                                            from_site ? site : NULL);
-    anon_result result;
     dcm_dataset *ds = dcm_file_dataset(f);
-    /* The pixel lines decide on the instance as received, and act on the
-     * de-identified one (pixels.h). */
-    gw_pixel_plan plan = {0};
-    gw_pixel_outcome pixels = {0};
-    if (pol)
-        gw_pixels_plan(pol, ds, &plan);
+    gw_deid deid;
     if (!pol) {
         snprintf(why, sizeof why, "no policy for %s%s", from_site ? "site " :
                  "the plain listener", site);
         quarantine(p, name, why);
-    } else if (anon_apply(pol, ds, &result, &err) < 0) {
-        snprintf(why, sizeof why, "not de-identified: %s", err.message);
-        quarantine(p, name, why);
-    } else if (result.verdict != POL_ACCEPT) {
-        snprintf(why, sizeof why, "%s by policy %s version %u: %s",
-                 result.verdict == POL_REJECT ? "rejected" : "quarantined",
-                 pol_policy_name(pol), pol_policy_version(pol),
-                 result.reason);
-        quarantine(p, name, why);
-    } else if (gw_pixels_apply(&plan, pol, ds, &pixels) < 0) {
-        gw_pixels_record(name, &pixels);
-        snprintf(why, sizeof why, "pixels: %s", pixels.reason);
-        quarantine(p, name, why);
+    } else if (gw_deidentify(pol, ds, &deid) != GW_DEID_FORWARD) {
+        /* A pixel stage that failed is on the record (nothing else is:
+         * its action is GW_PIXELS_NONE then). */
+        gw_pixels_record(name, &deid.pixels);
+        quarantine(p, name, deid.why);
     } else if (write_outgoing(s, ds, name, &err) < 0 ||
                gw_spool_drop(s->received, name, &err) < 0) {
         /* Left in received/: tried again at the next scan. */
@@ -194,15 +181,15 @@ static void process_one(gw_processor *p, const char *name)
         p->counts.failed++;
         pthread_mutex_unlock(&p->lock);
     } else {
-        gw_pixels_record(name, &pixels);
-        log_processed(name, from_site ? site : "(plain)", pol, &result, ds);
+        gw_pixels_record(name, &deid.pixels);
+        log_processed(name, from_site ? site : "(plain)", pol, &deid.anon,
+                      ds);
         pthread_mutex_lock(&p->lock);
         p->counts.processed++;
         pthread_mutex_unlock(&p->lock);
         if (p->config.processed)
             p->config.processed(p->config.ctx);
     }
-    gw_pixels_plan_free(&plan);
     pol_policy_unref(pol);
     dcm_file_free(f);
 }
