@@ -290,10 +290,15 @@ static int st_option(parser *ps, lexer *lx)
         if (bit == POL_OPT_CLEAN_PIXEL_DATA ||
             bit == POL_OPT_CLEAN_VISUAL_FEATURES)
             return pol_diags_add(lx->diags, false, lx->file, t.line, t.column,
-                            "quarantine such instances for now, e.g. "
-                            "quarantine if BurnedInAnnotation == YES",
-                            "option %s needs pixel redaction, which this "
-                            "version of SIREN does not have", t.text);
+                            "name the rectangles with redact lines and "
+                            "quarantine if BurnedInAnnotation == YES "
+                            "unless redacted",
+                            "option %s would stamp that %s, which SIREN "
+                            "cannot promise: it blanks only the rectangles "
+                            "redact lines name", t.text,
+                            bit == POL_OPT_CLEAN_PIXEL_DATA
+                                ? "all burned-in text is gone"
+                                : "no recognizable visual feature remains");
         ps->p->options |= bit;
         const char *what = retain_warning(bit);
         if (what)

@@ -336,15 +336,18 @@ static void test_golden_errors(void **state)
          "@/case.policy:4:42: error: expected a number of days from 0 to "
          "36500, found '36501'"},
         {HEAD "  option clean-pixel-data\nend\n",
-         "@/case.policy:4:10: error: option clean-pixel-data needs pixel "
-         "redaction, which this version of SIREN does not have (hint: "
-         "quarantine such instances for now, e.g. quarantine if "
-         "BurnedInAnnotation == YES)"},
+         "@/case.policy:4:10: error: option clean-pixel-data would stamp "
+         "that all burned-in text is gone, which SIREN cannot promise: it "
+         "blanks only the rectangles redact lines name (hint: name the "
+         "rectangles with redact lines and quarantine if "
+         "BurnedInAnnotation == YES unless redacted)"},
         {HEAD "  option clean-visual-features\nend\n",
-         "@/case.policy:4:10: error: option clean-visual-features needs "
-         "pixel redaction, which this version of SIREN does not have (hint: "
-         "quarantine such instances for now, e.g. quarantine if "
-         "BurnedInAnnotation == YES)"},
+         "@/case.policy:4:10: error: option clean-visual-features would "
+         "stamp that no recognizable visual feature remains, which SIREN "
+         "cannot promise: it blanks only the rectangles redact lines name "
+         "(hint: "
+         "name the rectangles with redact lines and quarantine if "
+         "BurnedInAnnotation == YES unless redacted)"},
         {HEAD "  replace InstitutionName with \"${SITE_NAME}\"\nend\n",
          "@/case.policy:4:33: error: variable ${SITE_NAME} is not set (hint: "
          "set it in the environment, or give a default: ${NAME:-value})"},
