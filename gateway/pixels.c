@@ -472,6 +472,16 @@ static int keep_lossy_history(dcm_dataset *ds, const char *received_uid,
 
 /* The attributes of the new pixel data (PS3.3 C.7.6.3), Burned In
  * Annotation after a redaction, and the lossy marks. */
+/* Blanked or lossy pixels may fall outside the range the sender stated:
+ * the optional Smallest/Largest Image Pixel Value and Pixel Value in
+ * Series (0028,0106-0109) go rather than mislead a viewer's window. */
+static void remove_value_range(dcm_dataset *ds)
+{
+    for (uint32_t tag = DCM_TAG(0x0028, 0x0106);
+         tag <= DCM_TAG(0x0028, 0x0109); tag++)
+        dcm_dataset_remove(ds, tag);
+}
+
 static int update_attributes(const pol_policy *p, dcm_dataset *ds,
                              const char *ts_uid, const result *r,
                              gw_pixel_outcome *out, dcm_error *err)
@@ -494,6 +504,8 @@ static int update_attributes(const pol_policy *p, dcm_dataset *ds,
                                     "NO", err);
     if (rc == DCM_OK && r->lossy)
         rc = mark_lossy(p, ds, ts_uid, r, out, err);
+    if (rc == DCM_OK && (out->redacted > 0 || r->lossy))
+        remove_value_range(ds);
     return rc;
 }
 

@@ -270,9 +270,17 @@ static void redacts_signed_monochrome2_to_its_lowest_value(void **state)
     int16_t pixels[4 * 4] = {0};
     dcm_dataset *ds = image("MONOCHROME2", 1, 4, 4, 16, 16, 1, pixels,
                             sizeof pixels);
+    /* The sender's stated range no longer holds once blanked. */
+    uint8_t zero[2] = {0, 0};
+    assert_int_equal(dcm_dataset_set_bytes(ds, DCM_TAG(0x0028, 0x0106),
+                                           DCM_VR_SS, zero, 2, NULL), 0);
+    assert_int_equal(dcm_dataset_set_bytes(ds, DCM_TAG(0x0028, 0x0107),
+                                           DCM_VR_SS, zero, 2, NULL), 0);
     pol_policy *p = policy("  redact rectangle 0 0 1 1");
     gw_pixel_outcome out;
     assert_int_equal(run(p, ds, &out), 0);
+    assert_null(dcm_dataset_find(ds, DCM_TAG(0x0028, 0x0106)));
+    assert_null(dcm_dataset_find(ds, DCM_TAG(0x0028, 0x0107)));
     size_t len;
     codec_image decoded;
     uint8_t *frame = frame_of(ds, &len, &decoded);
