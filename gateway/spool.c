@@ -217,16 +217,6 @@ int gw_spool_write_reason(const char *dir, const char *name,
     return DCM_OK;
 }
 
-int gw_spool_remove(const char *dir, const char *name, dcm_error *err)
-{
-    char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    if ((unlink(path) < 0 && errno != ENOENT) || gw_sync_dir(dir) < 0)
-        return dcm_fail(err, DCM_E_IO, -1, "cannot remove %s: %s", path,
-                        strerror(errno));
-    return DCM_OK;
-}
-
 int gw_spool_drop(const char *dir, const char *name, dcm_error *err)
 {
     char path[PATH_MAX];
@@ -235,6 +225,16 @@ int gw_spool_drop(const char *dir, const char *name, dcm_error *err)
         return dcm_fail(err, DCM_E_IO, -1, "cannot remove %s: %s", path,
                         strerror(errno));
     return DCM_OK;
+}
+
+int gw_spool_remove(const char *dir, const char *name, dcm_error *err)
+{
+    if (gw_spool_drop(dir, name, err) < 0)
+        return -1;
+    return gw_sync_dir(dir) < 0
+               ? dcm_fail(err, DCM_E_IO, -1, "fsync %s: %s", dir,
+                          strerror(errno))
+               : DCM_OK;
 }
 
 static uint64_t dir_bytes(const char *dir)

@@ -68,6 +68,12 @@ static inline const char *shown(const token *t)
                                   : t->text;
 }
 
+/* Diagnostics at a token (the statements' parsers share them): an error
+ * with the message as it is; "expected 'WORD', found ..." unless the next
+ * token is word. Both return -1 on an error. */
+int lex_error_at(lexer *lx, const token *t, const char *hint,
+                 const char *message);
+int lex_expect_word(lexer *lx, const char *word, const char *hint);
 
 /* ---- files (io.c) ---------------------------------------------------------- */
 

@@ -384,3 +384,20 @@ const token *lex_peek(lexer *lx)
     }
     return &lx->peeked;
 }
+
+int lex_error_at(lexer *lx, const token *t, const char *hint,
+                 const char *message)
+{
+    return pol_diags_add(lx->diags, false, lx->file, t->line, t->column, hint,
+                         "%s", message);
+}
+
+int lex_expect_word(lexer *lx, const char *word, const char *hint)
+{
+    token t;
+    lex_next(lx, &t);
+    if (is_word(&t, word))
+        return 0;
+    return pol_diags_add(lx->diags, false, lx->file, t.line, t.column, hint,
+                         "expected '%s', found '%s'", word, shown(&t));
+}

@@ -65,23 +65,6 @@ typedef struct parser {
 
 /* ---- small helpers -------------------------------------------------------- */
 
-static int error_at(lexer *lx, const token *t, const char *hint,
-                    const char *message)
-{
-    return pol_diags_add(lx->diags, false, lx->file, t->line, t->column, hint,
-                    "%s", message);
-}
-
-static int expect_word(lexer *lx, const char *word, const char *hint)
-{
-    token t;
-    lex_next(lx, &t);
-    if (is_word(&t, word))
-        return 0;
-    return pol_diags_add(lx->diags, false, lx->file, t.line, t.column, hint,
-                    "expected '%s', found '%s'", word, shown(&t));
-}
-
 static int expect_string(lexer *lx, token *t, const char *what)
 {
     lex_next(lx, t);
@@ -123,7 +106,7 @@ static pol_rule *add_rule(parser *ps, lexer *lx, const token *at)
         size_t more = p->rule_capacity ? p->rule_capacity * 2 : 32;
         pol_rule *bigger = realloc(p->rules, more * sizeof *bigger);
         if (!bigger) {
-            error_at(lx, at, NULL, "out of memory");
+            lex_error_at(lx, at, NULL, "out of memory");
             return NULL;
         }
         p->rules = bigger;
@@ -146,7 +129,7 @@ static gate *add_gate(parser *ps, lexer *lx, const token *at)
         size_t more = p->gate_capacity ? p->gate_capacity * 2 : 8;
         gate *bigger = realloc(p->gates, more * sizeof *bigger);
         if (!bigger) {
-            error_at(lx, at, NULL, "out of memory");
+            lex_error_at(lx, at, NULL, "out of memory");
             return NULL;
         }
         p->gates = bigger;
@@ -180,23 +163,23 @@ static int st_policy(parser *ps, lexer *lx, const token *kw)
     token name, version;
     /* depth 1: the main file is being read. */
     if (ps->depth > 1)
-        return error_at(lx, kw, "only the main file opens the policy",
+        return lex_error_at(lx, kw, "only the main file opens the policy",
                         "'policy' in an included file");
     if (ps->opened)
-        return error_at(lx, kw, "one policy per file", "a second 'policy'");
+        return lex_error_at(lx, kw, "one policy per file", "a second 'policy'");
     ps->opened = true;
     ps->policy_line = kw->line;
     ps->policy_column = kw->column;
     if (expect_string(lx, &name, "the policy's name") < 0)
         return -1;
     if (strlen(name.text) >= sizeof ps->p->name)
-        return error_at(lx, &name, NULL, "name too long");
+        return lex_error_at(lx, &name, NULL, "name too long");
     for (const char *c = name.text; *c; c++)
         if (*c < 0x20 || *c == 0x7F || *c == '\\')
-            return error_at(lx, &name, "letters, digits, spaces, - . _",
+            return lex_error_at(lx, &name, "letters, digits, spaces, - . _",
                             "control character in the name");
     memcpy(ps->p->name, name.text, strlen(name.text) + 1);
-    if (expect_word(lx, "version", "write: policy \"NAME\" version 1") < 0)
+    if (lex_expect_word(lx, "version", "write: policy \"NAME\" version 1") < 0)
         return -1;
     lex_next(lx, &version);
     char *end;
@@ -204,7 +187,7 @@ static int st_policy(parser *ps, lexer *lx, const token *kw)
     unsigned long v = strtoul(version.text, &end, 10);
     if (version.kind != TOK_NUMBER || *end || errno || v == 0 ||
         v > 999999)
-        return error_at(lx, &version, "a whole number from 1, raised at each "
+        return lex_error_at(lx, &version, "a whole number from 1, raised at each "
                                       "change", "bad version");
     ps->p->version = (unsigned)v;
     return 0;
@@ -339,7 +322,7 @@ static int load_key(parser *ps, lexer *lx, const token *t, const char *path)
                         path);
     char *data = policy_read_file(path, KEY_MAX_BYTES, &len, error, sizeof error);
     if (!data)
-        return error_at(lx, t, "key file \"/run/secrets/NAME\"", error);
+        return lex_error_at(lx, t, "key file \"/run/secrets/NAME\"", error);
     while (len > 0 && (data[len - 1] == '\n' || data[len - 1] == '\r'))
         len--;
     if (len < KEY_MIN_BYTES) {
@@ -368,11 +351,11 @@ static int load_key(parser *ps, lexer *lx, const token *t, const char *path)
 static int st_key(parser *ps, lexer *lx)
 {
     token t;
-    if (expect_word(lx, "file", "write: key file \"/run/secrets/NAME\"") < 0 ||
+    if (lex_expect_word(lx, "file", "write: key file \"/run/secrets/NAME\"") < 0 ||
         expect_string(lx, &t, "the key file's name") < 0)
         return -1;
     if (ps->p->key)
-        return error_at(lx, &t, NULL, "a second key");
+        return lex_error_at(lx, &t, NULL, "a second key");
     char path[PATH_MAX];
     pol_resolve_path(lx->file, t.text, path, sizeof path);
     ps->key_line = t.line;
@@ -396,7 +379,7 @@ static int st_gate(parser *ps, lexer *lx, const token *kw)
         return -1;
     if (is_word(lex_peek(lx), "unless")) {
         lex_next(lx, &t);
-        if (expect_word(lx, "redacted", "write: quarantine if "
+        if (lex_expect_word(lx, "redacted", "write: quarantine if "
                                         "BurnedInAnnotation == YES unless "
                                         "redacted") < 0)
             return -1;
@@ -408,7 +391,7 @@ static int st_gate(parser *ps, lexer *lx, const token *kw)
         if (expect_string(lx, &t, "the reason") < 0)
             return -1;
         if (!(g->because = policy_keep_string(ps->p, t.text)))
-            return error_at(lx, &t, NULL, "out of memory");
+            return lex_error_at(lx, &t, NULL, "out of memory");
     }
     return 0;
 }
@@ -429,7 +412,7 @@ static int st_simple_rule(parser *ps, lexer *lx, const token *kw,
 static int parse_missing(parser *ps, lexer *lx, pol_rule *r)
 {
     token t;
-    if (expect_word(lx, "else", "say what a key missing from the table "
+    if (lex_expect_word(lx, "else", "say what a key missing from the table "
                                 "does: else reject|quarantine|keep|default "
                                 "\"TEXT\"") < 0)
         return -1;
@@ -448,7 +431,7 @@ static int parse_missing(parser *ps, lexer *lx, pol_rule *r)
         if (expect_string(lx, &t, "the default value") < 0)
             return -1;
         if (!(r->fallback = policy_keep_string(ps->p, t.text)))
-            return error_at(lx, &t, NULL, "out of memory");
+            return lex_error_at(lx, &t, NULL, "out of memory");
     } else {
         return pol_diags_add(lx->diags, false, lx->file, t.line, t.column, NULL,
                         "expected reject, quarantine, keep or default, "
@@ -480,7 +463,7 @@ static int parse_lookup(parser *ps, lexer *lx, pol_rule *r)
             return -1;
         has_key = true;
     }
-    if (expect_word(lx, "column", "write: lookup \"FILE.csv\" column NAME") <
+    if (lex_expect_word(lx, "column", "write: lookup \"FILE.csv\" column NAME") <
             0 ||
         column_name(lx, &value) < 0)
         return -1;
@@ -496,7 +479,7 @@ static int parse_lookup(parser *ps, lexer *lx, pol_rule *r)
         realloc(p->tables, (p->table_count + 1) * sizeof *bigger);
     if (!bigger) {
         table_free(table);
-        return error_at(lx, &file, NULL, "out of memory");
+        return lex_error_at(lx, &file, NULL, "out of memory");
     }
     p->tables = bigger;
     p->tables[p->table_count++] = table;
@@ -512,19 +495,19 @@ static int st_replace(parser *ps, lexer *lx, const token *kw)
     pol_rule *r = add_rule(ps, lx, kw);
     if (!r || parse_tagref(lx, &t, &r->ref) < 0)
         return -1;
-    if (expect_word(lx, "with", "write: replace PatientName with \"ANON\"") <
+    if (lex_expect_word(lx, "with", "write: replace PatientName with \"ANON\"") <
         0)
         return -1;
     lex_next(lx, &t);
     if (t.kind == TOK_STRING) {
         char error[160];
         if (pol_template_check(t.text, error, sizeof error) < 0)
-            return error_at(lx, &t, "{Keyword} is the new value, "
+            return lex_error_at(lx, &t, "{Keyword} is the new value, "
                                     "{original:Keyword} the value as "
                                     "received", error);
         r->kind = POL_REPLACE;
         if (!(r->text = policy_keep_string(ps->p, t.text)))
-            return error_at(lx, &t, NULL, "out of memory");
+            return lex_error_at(lx, &t, NULL, "out of memory");
         return 0;
     }
     if (is_word(&t, "hash")) {
@@ -574,9 +557,9 @@ static int st_shift(parser *ps, lexer *lx, const token *kw)
     pol_policy *p = ps->p;
     lex_next(lx, &t);
     if (p->has_shift)
-        return error_at(lx, kw, NULL, "a second 'shift dates' line");
-    if (expect_word(lx, "by", NULL) < 0 ||
-        expect_word(lx, "hmac-days", "the offset comes from the key and "
+        return lex_error_at(lx, kw, NULL, "a second 'shift dates' line");
+    if (lex_expect_word(lx, "by", NULL) < 0 ||
+        lex_expect_word(lx, "hmac-days", "the offset comes from the key and "
                                      "the patient: hmac-days(PatientID, "
                                      "1..365)") < 0 ||
         expect_punct(lx, "(") < 0)
@@ -587,7 +570,7 @@ static int st_shift(parser *ps, lexer *lx, const token *kw)
         parse_int(lx, &p->shift_max) < 0 || expect_punct(lx, ")") < 0)
         return -1;
     if (p->shift_min > p->shift_max)
-        return error_at(lx, kw, "write the smaller number first",
+        return lex_error_at(lx, kw, "write the smaller number first",
                         "the range of days is empty");
     p->shift_back = true;
     if (is_word(lex_peek(lx), "back") || is_word(lex_peek(lx), "forward")) {
@@ -631,13 +614,13 @@ static int statement(parser *ps, lexer *lx, const token *kw)
     if (is_word(kw, "include"))
         return st_include(ps, lx, kw);
     if (!ps->opened || ps->closed)
-        return error_at(lx, kw, "a policy file is: policy \"NAME\" version "
+        return lex_error_at(lx, kw, "a policy file is: policy \"NAME\" version "
                                 "N ... end",
                         ps->closed ? "statement after 'end'"
                                    : "statement before 'policy'");
     if (is_word(kw, "end")) {
         if (ps->depth > 1)
-            return error_at(lx, kw, "only the main file closes the policy",
+            return lex_error_at(lx, kw, "only the main file closes the policy",
                             "'end' in an included file");
         ps->closed = true;
         return 0;
@@ -703,7 +686,7 @@ static int parse_file(parser *ps, const char *path, const token *from,
     char error[512];
     for (int i = 0; i < ps->depth; i++)
         if (strcmp(ps->stack[i], path) == 0)
-            return error_at(from_lx, from, NULL, "the file includes itself");
+            return lex_error_at(from_lx, from, NULL, "the file includes itself");
     if (ps->depth == MAX_INCLUDE_DEPTH)
         return pol_diags_add(from_lx->diags, false, from_lx->file, from->line,
                         from->column, NULL, "includes nested more than %d "
@@ -720,7 +703,7 @@ static int parse_file(parser *ps, const char *path, const token *from,
     char *src = policy_read_file(path, MAX_POLICY_FILE, &len, error, sizeof error);
     if (!src) {
         if (from_lx)
-            return error_at(from_lx, from, NULL, error);
+            return lex_error_at(from_lx, from, NULL, error);
         return pol_diags_add(ps->diags, false, path, 0, 0, NULL, "%s", error);
     }
     const char *name = file_name_kept(ps->p, path);

@@ -100,23 +100,6 @@ const char *pol_compression_format(const pol_compression *c, char *buf,
 
 /* ---- parsing ------------------------------------------------------------------ */
 
-static int error_at(lexer *lx, const token *t, const char *hint,
-                    const char *message)
-{
-    return pol_diags_add(lx->diags, false, lx->file, t->line, t->column, hint,
-                         "%s", message);
-}
-
-static int expect_word(lexer *lx, const char *word, const char *hint)
-{
-    token t;
-    lex_next(lx, &t);
-    if (is_word(&t, word))
-        return 0;
-    return pol_diags_add(lx->diags, false, lx->file, t.line, t.column, hint,
-                         "expected '%s', found '%s'", word, shown(&t));
-}
-
 /* Room for one more element of size bytes in *array. */
 static bool grow(void **array, size_t *capacity, size_t count, size_t size)
 {
@@ -198,7 +181,7 @@ static int parse_param(lexer *lx, const struct pol_codec_info *info,
     case PARAM_NONE:
         return 0;
     case PARAM_QUALITY:
-        if (expect_word(lx, "quality", "write: compress to jpeg quality 90") <
+        if (lex_expect_word(lx, "quality", "write: compress to jpeg quality 90") <
                 0 ||
             parse_whole(lx, 1, 100, "JPEG quality",
                         "90 keeps fine detail; lower numbers lose more",
@@ -207,7 +190,7 @@ static int parse_param(lexer *lx, const struct pol_codec_info *info,
         target->quality = (int)whole;
         return 0;
     case PARAM_NEAR:
-        if (expect_word(lx, "error", "write: compress to "
+        if (lex_expect_word(lx, "error", "write: compress to "
                                      "jpeg-ls-near-lossless error 2") < 0 ||
             parse_whole(lx, 1, 255, "the near-lossless error",
                         "the largest difference allowed in a sample; for "
@@ -263,7 +246,7 @@ static int st_compress(pol_policy *p, lexer *lx, const token *kw)
                               .line = kw->line};
     if (is_word(kw, "compress")) {
         token t;
-        if (expect_word(lx, "to", "write: compress to jpeg2000-lossless") < 0)
+        if (lex_expect_word(lx, "to", "write: compress to jpeg2000-lossless") < 0)
             return -1;
         lex_next(lx, &t);
         const struct pol_codec_info *info =
@@ -280,7 +263,7 @@ static int st_compress(pol_policy *p, lexer *lx, const token *kw)
     }
     if (!grow((void **)&p->compress, &p->compress_capacity, p->compress_count,
               sizeof *p->compress))
-        return error_at(lx, kw, NULL, "out of memory");
+        return lex_error_at(lx, kw, NULL, "out of memory");
     compress_line *line = &p->compress[p->compress_count++];
     *line = (compress_line){.target = target};
     if (parse_when(lx, &line->when, &line->condition) < 0)
@@ -303,7 +286,7 @@ static int coordinate(lexer *lx, long min, const char *what, uint32_t *out)
 static int st_redact(pol_policy *p, lexer *lx, const token *kw)
 {
     pol_rect rect = {.file = lx->file, .line = kw->line};
-    if (expect_word(lx, "rectangle", "write: redact rectangle X Y WIDTH "
+    if (lex_expect_word(lx, "rectangle", "write: redact rectangle X Y WIDTH "
                                      "HEIGHT") < 0 ||
         coordinate(lx, 0, "X", &rect.x) < 0 ||
         coordinate(lx, 0, "Y", &rect.y) < 0 ||
@@ -323,7 +306,7 @@ static int st_redact(pol_policy *p, lexer *lx, const token *kw)
                              "is %u)", rect.y + rect.height);
     if (!grow((void **)&p->redact, &p->redact_capacity, p->redact_count,
               sizeof *p->redact))
-        return error_at(lx, kw, NULL, "out of memory");
+        return lex_error_at(lx, kw, NULL, "out of memory");
     redact_line *line = &p->redact[p->redact_count++];
     *line = (redact_line){.rect = rect};
     return parse_when(lx, &line->when, &line->condition);
@@ -333,7 +316,7 @@ static int st_redact(pol_policy *p, lexer *lx, const token *kw)
 static int st_on_failure(pol_policy *p, lexer *lx, const token *kw)
 {
     token t;
-    if (expect_word(lx, "compression-failure",
+    if (lex_expect_word(lx, "compression-failure",
                     "write: on compression-failure quarantine") < 0)
         return -1;
     lex_next(lx, &t);
@@ -356,7 +339,7 @@ static int st_on_failure(pol_policy *p, lexer *lx, const token *kw)
 static int st_verify(pol_policy *p, lexer *lx, const token *kw)
 {
     token t;
-    if (expect_word(lx, "lossless", "write: verify lossless on") < 0)
+    if (lex_expect_word(lx, "lossless", "write: verify lossless on") < 0)
         return -1;
     lex_next(lx, &t);
     if (!is_word(&t, "on") && !is_word(&t, "off"))
