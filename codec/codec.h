@@ -202,7 +202,8 @@ typedef struct codec_encode_options {
     int quality;          /* JPEG Baseline: 1-100 (0: 90) */
     int near_lossless;    /* JPEG-LS .81: NEAR, the largest error (0: 2) */
     double ratio;         /* JPEG 2000 .91 / HTJ2K .203: compression ratio
-                             (e.g. 10 for 10:1); 0: use psnr */
+                             (e.g. 10 for 10:1) of the frame's bytes as
+                             stored (bits allocated); 0: use psnr */
     double psnr_db;       /* JPEG 2000 .91 / HTJ2K .203: target quality when
                              ratio is 0 (0: 45 dB) */
 } codec_encode_options;
@@ -231,7 +232,8 @@ int codec_encode_frame(const char *ts_uid, const codec_image *image,
 
 /* The lossless check run before an instance moves on: decodes encoded (a
  * codestream of ts_uid with the attributes encoded_image, as the encoder
- * returned them) with this module's decoder and compares it with the
+ * returned them) with the encoder's own library (OpenJPH for HTJ2K, where
+ * codec_decode_frame uses OpenJPEG) and compares it with the
  * original frame (image, frame, len as given to codec_encode_frame): every
  * sample's stored bits (bits_stored, sign included) must be equal. A
  * mismatch is DCM_E_INVALID naming the first differing sample. */

@@ -34,9 +34,17 @@ size_t codec_sample_bytes(const codec_image *image);
  * otherwise. */
 int64_t codec_sample_get(const codec_image *image, const uint8_t *frame,
                          size_t i);
-/* Stores value's low bits_allocated bits as sample i. */
-void codec_sample_put(const codec_image *image, uint8_t *frame, size_t i,
-                      uint32_t value);
+/* count samples from sample index first, every step-th (step 1: a run
+ * of samples; step samples_per_pixel: one component of interleaved
+ * pixels), reduced as codec_sample_get does, into out. Bits stored at most
+ * 31, or signed: the value must fit an int32. */
+void codec_samples_get(const codec_image *image, const uint8_t *frame,
+                       size_t first, size_t step, size_t count, int32_t *out);
+/* The reverse: each value's low bits_allocated bits into count samples
+ * from index first, every step-th. */
+void codec_samples_put(const codec_image *image, uint8_t *frame,
+                       size_t first, size_t step, size_t count,
+                       const int32_t *in);
 
 /* Brings every sample of a frame (len bytes, bits allocated 8/16/32) to
  * its stored bits: signed ones sign-extended to bits_allocated, unsigned
@@ -121,6 +129,11 @@ int codec_htj2k_encode(const codec_image *image, const uint8_t *frame,
                        size_t len, const codec_encode_options *opts,
                        bool lossless, codec_buf *out, codec_encoded *encoded,
                        dcm_error *err);
+/* OpenJPH's decoder, for the lossless check of what codec_htj2k_encode
+ * wrote (codec.c); not for codestreams from outside. */
+int codec_htj2k_decode(const codec_image *stored, const codec_image *decoded,
+                       const uint8_t *data, size_t len, uint8_t *out,
+                       size_t out_len, dcm_error *err);
 #endif
 
 /* The writer with the 32-bit offset bound as a parameter, so that the

@@ -161,12 +161,9 @@ static void copy_out(const opj_image_t *img, const codec_image *decoded,
 {
     size_t pixels = (size_t)decoded->rows * decoded->columns;
     size_t components = decoded->samples_per_pixel;
-    for (size_t c = 0; c < components; c++) {
-        const OPJ_INT32 *plane = img->comps[c].data;
-        for (size_t p = 0; p < pixels; p++)
-            codec_sample_put(decoded, out, p * components + c,
-                             (uint32_t)plane[p]);
-    }
+    for (size_t c = 0; c < components; c++)
+        codec_samples_put(decoded, out, c, components, pixels,
+                          img->comps[c].data);
 }
 
 int codec_j2k_decode(const codec_image *stored, const codec_image *decoded,
@@ -256,9 +253,8 @@ static opj_image_t *make_image(const codec_image *image, const uint8_t *frame)
     img->y1 = image->rows;
     size_t pixels = (size_t)image->rows * image->columns;
     for (size_t c = 0; c < components; c++)
-        for (size_t p = 0; p < pixels; p++)
-            img->comps[c].data[p] =
-                (OPJ_INT32)codec_sample_get(image, frame, p * components + c);
+        codec_samples_get(image, frame, c, components, pixels,
+                          img->comps[c].data);
     return img;
 }
 
@@ -281,7 +277,10 @@ static int set_params(const codec_image *image,
             return dcm_fail(err, DCM_E_ARG, -1,
                             "JPEG 2000 ratio %g is not within 1..1000",
                             opts->ratio);
-        params->tcp_rates[0] = (float)opts->ratio;
+        /* OpenJPEG's rate counts the stored bits; DICOM's ratio (and
+         * the policy's) the bytes as stored, bits allocated. */
+        params->tcp_rates[0] = (float)(opts->ratio * image->bits_stored /
+                                       image->bits_allocated);
         params->cp_disto_alloc = 1;
         return DCM_OK;
     }

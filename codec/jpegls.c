@@ -56,18 +56,23 @@ static int check_frame(const charls_frame_info *info,
     return DCM_OK;
 }
 
-/* Copies CharLS's output into the frame layout. */
+/* Copies CharLS's output into the frame layout, a row at a time through
+ * row (columns * samples_per_pixel values). */
 static void unpack(const uint8_t *samples, size_t unit, bool planar,
-                   const codec_image *decoded, uint8_t *out)
+                   const codec_image *decoded, int32_t *row, uint8_t *out)
 {
     size_t pixels = (size_t)decoded->rows * decoded->columns;
     size_t components = decoded->samples_per_pixel;
-    for (size_t p = 0; p < pixels; p++)
-        for (size_t c = 0; c < components; c++) {
+    size_t per_row = decoded->columns * components;
+    for (size_t y = 0; y < decoded->rows; y++) {
+        for (size_t i = 0; i < per_row; i++) {
+            size_t p = y * decoded->columns + i / components;
+            size_t c = i % components;
             size_t from = planar ? c * pixels + p : p * components + c;
-            codec_sample_put(decoded, out, p * components + c,
-                             read_unit(samples + from * unit, unit));
+            row[i] = (int32_t)read_unit(samples + from * unit, unit);
         }
+        codec_samples_put(decoded, out, y * per_row, 1, per_row, row);
+    }
 }
 
 static int decode_with(charls_jpegls_decoder *dec, const codec_image *decoded,
@@ -89,14 +94,17 @@ static int decode_with(charls_jpegls_decoder *dec, const codec_image *decoded,
     size_t size = (size_t)info.width * info.height *
                   (size_t)info.component_count * unit;
     uint8_t *samples = malloc(size);
-    if (!samples)
-        return dcm_fail(err, DCM_E_NOMEM, -1, "out of memory decoding");
-    code = charls_jpegls_decoder_decode_to_buffer(dec, samples, size, 0);
-    if (code)
+    int32_t *row = malloc((size_t)info.width * info.component_count *
+                          sizeof *row);
+    if (!samples || !row)
+        rc = dcm_fail(err, DCM_E_NOMEM, -1, "out of memory decoding");
+    else if ((code = charls_jpegls_decoder_decode_to_buffer(dec, samples,
+                                                             size, 0)))
         rc = charls_failure(code, "decoding", err);
     else
         unpack(samples, unit, mode == CHARLS_INTERLEAVE_MODE_NONE, decoded,
-               out);
+               row, out);
+    free(row);
     free(samples);
     return rc;
 }
@@ -138,23 +146,32 @@ int codec_jpegls_decode(const codec_image *stored, const codec_image *decoded,
 
 /* ---- encoding -------------------------------------------------------------- */
 
-/* The frame's samples reduced to their stored bits, in CharLS's units. */
+/* The frame's samples reduced to their stored bits, in CharLS's units
+ * (signed ones as their bits_stored-bit pattern). */
 static uint8_t *pack(const codec_image *image, const uint8_t *frame,
                      size_t unit, size_t *size)
 {
-    size_t count = (size_t)image->rows * image->columns *
-                   image->samples_per_pixel;
-    uint8_t *samples = malloc(count * unit);
-    if (!samples)
+    size_t per_row = (size_t)image->columns * image->samples_per_pixel;
+    uint8_t *samples = malloc(per_row * image->rows * unit);
+    int32_t *row = malloc(per_row * sizeof *row);
+    if (!samples || !row) {
+        free(samples);
+        free(row);
         return NULL;
-    uint32_t mask = (uint32_t)((1ull << image->bits_stored) - 1u);
-    for (size_t i = 0; i < count; i++) {
-        uint32_t value = (uint32_t)codec_sample_get(image, frame, i) & mask;
-        samples[i * unit] = (uint8_t)value;
-        if (unit == 2)
-            samples[i * unit + 1] = (uint8_t)(value >> 8);
     }
-    *size = count * unit;
+    uint32_t mask = (uint32_t)((1ull << image->bits_stored) - 1u);
+    for (size_t y = 0; y < image->rows; y++) {
+        codec_samples_get(image, frame, y * per_row, 1, per_row, row);
+        uint8_t *to = samples + y * per_row * unit;
+        for (size_t i = 0; i < per_row; i++) {
+            uint32_t value = (uint32_t)row[i] & mask;
+            to[i * unit] = (uint8_t)value;
+            if (unit == 2)
+                to[i * unit + 1] = (uint8_t)(value >> 8);
+        }
+    }
+    free(row);
+    *size = per_row * image->rows * unit;
     return samples;
 }
 
