@@ -6,6 +6,7 @@
  *   codec_tool decode IN OUT.raw
  *   codec_tool encode TS IN OUT [--quality N] [--near N] [--ratio R]
  *                               [--psnr DB] [--no-verify] [--no-sync]
+ *   codec_tool encode-list TS LIST [the same options]
  *
  * syntaxes prints each compressed syntax codec/ knows with what this build
  * does with it ("UID decode encode", "-" for no), since the C++ adapters
@@ -21,6 +22,9 @@
  * then renamed). For bench/codec.py, which times encoders against tools
  * that neither check nor flush what they write: --no-verify skips the
  * lossless check and --no-sync writes OUT in place without fsync.
+ * encode-list does the same for every "IN<tab>OUT" line of LIST in one
+ * process, as the gateway's long-running pixel stage does (no process
+ * start-up or dynamic linking per file), stopping at the first failure.
  * Exit status: 0 done, 1 failure (the message on stderr), 2 usage. */
 #include "codec.h"
 
@@ -224,6 +228,32 @@ static int encode(const char *ts, const char *in, const char *out,
     return status;
 }
 
+/* Lines of LIST: "IN<tab>OUT", at most PATH_MAX each side. */
+static int encode_list(const char *ts, const char *list,
+                       const codec_encode_options *opts, encode_flags flags)
+{
+    FILE *f = fopen(list, "r");
+    if (!f) {
+        fprintf(stderr, "codec_tool: cannot open %s\n", list);
+        return 1;
+    }
+    char line[2 * 4096 + 2];
+    int status = 0;
+    while (status == 0 && fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = '\0';
+        char *tab = strchr(line, '\t');
+        if (!tab) {
+            fprintf(stderr, "codec_tool: %s: a line without a tab\n", list);
+            status = 1;
+            break;
+        }
+        *tab = '\0';
+        status = encode(ts, line, tab + 1, opts, flags);
+    }
+    fclose(f);
+    return status;
+}
+
 static int syntaxes(void)
 {
     static const char *const known[] = {
@@ -247,7 +277,8 @@ static int usage(void)
             "       codec_tool decode IN OUT.raw\n"
             "       codec_tool encode TS IN OUT [--quality N] [--near N] "
             "[--ratio R] [--psnr DB]\n"
-            "                                   [--no-verify] [--no-sync]\n");
+            "                                   [--no-verify] [--no-sync]\n"
+            "       codec_tool encode-list TS LIST [the same options]\n");
     return 2;
 }
 
@@ -301,6 +332,13 @@ int main(int argc, char **argv)
         if (parse_options(argc - 5, argv + 5, &opts, &flags) < 0)
             return usage();
         return encode(argv[2], argv[3], argv[4], &opts, flags);
+    }
+    if (argc >= 4 && strcmp(argv[1], "encode-list") == 0) {
+        codec_encode_options opts = {0};
+        encode_flags flags = {.verify = true, .sync = true};
+        if (parse_options(argc - 4, argv + 4, &opts, &flags) < 0)
+            return usage();
+        return encode_list(argv[2], argv[3], &opts, flags);
     }
     return usage();
 }
