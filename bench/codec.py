@@ -25,14 +25,20 @@ each running its share one after another. codec_tool has no threads of
 its own; JOBS processes is how it (and every other tool) uses the cores.
 Tools and syntaxes (UIDs 1.2.840.10008.1.2.4.NN shortened to .NN):
 
-  SIREN            codec_tool encode TS IN OUT --no-sync (the lossless
-                   check, codec_verify_lossless, on: as the gateway will
-                   run it); TS .80 JPEG-LS lossless, .90 JPEG 2000
-                   lossless, .201 HTJ2K lossless, .91 JPEG 2000 with
-                   --ratio 10, .50 JPEG Baseline with --quality 90 (US
-                   only: Baseline carries 8-bit samples), .5 RLE
+  SIREN            codec_tool encode-list TS LIST --no-sync: each runner's
+                   share of the files in one process, as the gateway's
+                   pixel stage (a long-running thread a core) and Orthanc
+                   run; the lossless check, codec_verify_lossless, on, as
+                   the gateway runs it; TS .80 JPEG-LS lossless, .90
+                   JPEG 2000 lossless, .201 HTJ2K lossless, .91 JPEG 2000
+                   with --ratio 10, .50 JPEG Baseline with --quality 90
+                   (US only: Baseline carries 8-bit samples), .5 RLE
   SIREN no check   the same with --no-verify, for the lossless syntaxes:
                    the encoder alone, as the other tools run
+  SIREN, a process a file
+                   codec_tool encode TS IN OUT --no-sync, with the check:
+                   a process a file as the command-line tools below, start-up
+                   and dynamic linking (a dozen libraries) paid each time
   opj_compress     OpenJPEG's: -i FRAME.pgm|ppm -o FRAME.j2k (lossless,
                    its defaults: 6 resolutions, 64x64 code blocks, one
                    layer, the colour transform for RGB: as SIREN's), and
@@ -63,7 +69,8 @@ opj_compress and ojph_compress read PGM/PPM, not DICOM: every frame is
 extracted once per run, untimed (codec_tool decode, then numpy into PNM
 files in OUT/scratch-codec/), and only their encoding of those files is
 timed, one process a frame. The DICOM tools read the DICOM files and
-write new ones, one process a file; none flushes (codec_tool --no-sync).
+write new ones, one process a file (SIREN, one process a runner); none
+flushes (codec_tool --no-sync).
 
 Method: the inputs are read once before the runs (page cache). A warm-up
 runs every tool on the first JOBS files of each series, untimed, and
@@ -84,7 +91,9 @@ from /proc, not storescu's) per image. A speed ratio is the tool's time /
 SIREN's time for the same syntax in the same round, median (range):
 above 1, SIREN is faster. Targets (issue 7): SIREN .90 at least 2x
 Orthanc's ingest transcoding rate; SIREN .201 at least 5x SIREN .90's
-rate with a compression ratio within 10% (>= 0.9x) of it.
+rate with a compression ratio within 10% (>= 0.9x) of it; both with the
+SIREN rows (one process a runner: Orthanc is a server, and the gateway
+too).
 """
 
 import argparse
@@ -144,6 +153,7 @@ LABEL = {ts: label for ts, label, _ in SYNTAXES}
 LOSSLESS = {ts: lossless for ts, _, lossless in SYNTAXES}
 SIREN_OPTIONS = {TS_J2K: ["--ratio", "10"], TS_JPEG_BASELINE:
                  ["--quality", "90"]}
+PER_FILE = "SIREN, a process a file"
 
 
 # ---- the colour series ------------------------------------------------------
@@ -353,13 +363,17 @@ class Tool:
     (per_frame False) or one PNM frame (per_frame True)."""
 
     def __init__(self, name, syntax, argv, extension, per_frame=False,
-                 decoder=None):
+                 decoder=None, batch=None):
         self.name = name
         self.syntax = syntax
         self.argv = argv
         self.extension = extension
         self.per_frame = per_frame
         self.decoder = decoder              # for codestreams
+        # batch(LIST) is the one command that runs a runner's whole share
+        # (LIST: the share's argv(input, output), a line each, tab
+        # separated); None: one command a file
+        self.batch = batch
 
     def jobs(self, series, files, folder):
         """[(argv, output)] for the given files of series."""
@@ -381,13 +395,18 @@ def tools_for(series, codec_tool):
                                           not colour):
             continue
         options = SIREN_OPTIONS.get(ts, [])
-        tools.append(Tool("SIREN", ts, lambda i, o, t=ts, op=options:
+        tools.append(Tool("SIREN", ts, lambda i, o: [i, o], ".dcm",
+                          batch=lambda lst, t=ts, op=options:
+                          [codec_tool, "encode-list", t, lst,
+                           "--no-sync"] + op))
+        if lossless:
+            tools.append(Tool("SIREN no check", ts, lambda i, o: [i, o],
+                              ".dcm", batch=lambda lst, t=ts:
+                              [codec_tool, "encode-list", t, lst,
+                               "--no-sync", "--no-verify"]))
+        tools.append(Tool(PER_FILE, ts, lambda i, o, t=ts, op=options:
                           [codec_tool, "encode", t, i, o, "--no-sync"] + op,
                           ".dcm"))
-        if lossless:
-            tools.append(Tool("SIREN no check", ts, lambda i, o, t=ts:
-                              [codec_tool, "encode", t, i, o, "--no-sync",
-                               "--no-verify"], ".dcm"))
     tools += [
         Tool("opj_compress", TS_J2K_LOSSLESS,
              lambda i, o: ["opj_compress", "-i", i, "-o", o], ".j2k",
@@ -427,16 +446,23 @@ def tools_for(series, codec_tool):
     return tools
 
 
-def run_parallel(runner, pairs, jobs, folder):
-    """Runs the commands dealt round-robin to `jobs` runners at once;
-    returns (wall seconds, CPU seconds of everything they ran, largest
-    peak RSS)."""
+def run_parallel(runner, pairs, jobs, folder, batch=None):
+    """Runs the commands dealt round-robin to `jobs` runners at once (with
+    batch, each runner's share as the one command batch(list of the
+    share)); returns (wall seconds, CPU seconds of everything they ran,
+    largest peak RSS)."""
     shares = [pairs[i::jobs] for i in range(jobs)]
     inputs, procs = [], []
     for index, share in enumerate(s for s in shares if s):
+        lines = ["\t".join(argv) + "\n" for argv, _ in share]
+        if batch:
+            listing = os.path.join(folder, f".list-{index}")
+            with open(listing, "w") as f:
+                f.write("".join(lines))
+            lines = ["\t".join(batch(listing)) + "\n"]
         path = os.path.join(folder, f".commands-{index}")
         with open(path, "w") as f:
-            f.write("".join("\t".join(argv) + "\n" for argv, _ in share))
+            f.write("".join(lines))
         inputs.append(open(path))
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
@@ -730,6 +756,8 @@ def targets_table(add, all_series, results):
         ("the same without the lossless check (encoder alone)",
          ("SIREN no check", TS_HTJ2K_LOSSLESS),
          ("SIREN no check", TS_J2K_LOSSLESS), None),
+        ("the same with the check, a process a file",
+         (PER_FILE, TS_HTJ2K_LOSSLESS), (PER_FILE, TS_J2K_LOSSLESS), None),
         ("ojph_compress rate / opj_compress rate (the libraries alone)",
          ("ojph_compress", TS_HTJ2K_LOSSLESS),
          ("opj_compress", TS_J2K_LOSSLESS), None),
@@ -852,7 +880,8 @@ def run_tool(ctx, args, s, tool, files, measure=False):
     os.makedirs(folder)
     pairs = tool.jobs(s, files, folder)
     os.sync()
-    seconds, cpu, rss = run_parallel(args.runner, pairs, args.jobs, folder)
+    seconds, cpu, rss = run_parallel(args.runner, pairs, args.jobs, folder,
+                                     tool.batch)
     encoded = encoded_bytes(tool, pairs) if measure else None
     return seconds, cpu, rss, encoded, pairs
 
