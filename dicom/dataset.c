@@ -246,28 +246,44 @@ static uint8_t *copy_with_nul(const void *value, size_t len)
     return copy;
 }
 
-int dcm_dataset_set_bytes(dcm_dataset *ds, uint32_t tag, dcm_vr vr,
-                          const void *value, size_t len, dcm_error *err)
+static int check_value(uint32_t tag, dcm_vr vr, size_t len, dcm_error *err)
 {
     if (vr == DCM_VR_SQ || len > DCM_UNDEFINED_LENGTH - 1)
         return dcm_fail(err, DCM_E_ARG, -1,
                         "(%04X,%04X): not a value for a %s element",
                         DCM_TAG_GROUP(tag), DCM_TAG_ELEMENT(tag),
                         dcm_vr_name(vr));
-    uint8_t *copy = copy_with_nul(value, len);
-    if (!copy)
-        return dcm_fail(err, DCM_E_NOMEM, -1, "out of memory");
-    dcm_element *el = dcm_dataset_insert(ds, tag, err);
+    return DCM_OK;
+}
+
+int dcm_dataset_take_bytes(dcm_dataset *ds, uint32_t tag, dcm_vr vr,
+                           uint8_t *value, size_t len, dcm_error *err)
+{
+    int rc = check_value(tag, vr, len, err);
+    dcm_element *el = rc == DCM_OK ? dcm_dataset_insert(ds, tag, err) : NULL;
     if (!el) {
-        free(copy);
-        return DCM_E_NOMEM;
+        free(value);
+        return rc < 0 ? rc : DCM_E_NOMEM;
     }
+    value[len] = 0; /* in-memory values are NUL-terminated */
     el->vr = (uint8_t)vr;
     el->kind = DCM_KIND_VALUE;
     el->u.value.storage = DCM_STORE_INLINE;
     el->u.value.length = len;
-    el->u.value.u.bytes = copy;
+    el->u.value.u.bytes = value;
     return DCM_OK;
+}
+
+int dcm_dataset_set_bytes(dcm_dataset *ds, uint32_t tag, dcm_vr vr,
+                          const void *value, size_t len, dcm_error *err)
+{
+    int rc = check_value(tag, vr, len, err);
+    if (rc < 0)
+        return rc;
+    uint8_t *copy = copy_with_nul(value, len);
+    if (!copy)
+        return dcm_fail(err, DCM_E_NOMEM, -1, "out of memory");
+    return dcm_dataset_take_bytes(ds, tag, vr, copy, len, err);
 }
 
 int dcm_dataset_set_string(dcm_dataset *ds, uint32_t tag, dcm_vr vr,

@@ -284,6 +284,13 @@ void dcm_dataset_set_syntax(dcm_dataset *ds, const dcm_ts *ts);
  * padded here (the writer pads). */
 int dcm_dataset_set_bytes(dcm_dataset *ds, uint32_t tag, dcm_vr vr,
                           const void *value, size_t len, dcm_error *err);
+/* The same without the copy, for values too large to hold twice (decoded
+ * pixel data): value is a malloc'ed buffer of at least len + 1 bytes (the
+ * last one gets the NUL every in-memory value ends with), and the
+ * dataset owns it from this call on, also when the call fails (it is
+ * freed then). */
+int dcm_dataset_take_bytes(dcm_dataset *ds, uint32_t tag, dcm_vr vr,
+                           uint8_t *value, size_t len, dcm_error *err);
 /* Sets a string element (copies text; backslash separates values). */
 int dcm_dataset_set_string(dcm_dataset *ds, uint32_t tag, dcm_vr vr,
                            const char *text, dcm_error *err);

@@ -1,7 +1,7 @@
 /* pixels.c - the processor's pixel stage (pixels.h): redaction and
  * compression of the de-identified instance, one frame in memory at a
  * time (plus the encoded frames, or for a native result the whole new
- * Pixel Data), with the attribute updates PS3.3 C.7.6.1.1.5 and PS3.5
+ * Pixel Data, handed to the dataset without a copy), with the attribute updates PS3.3 C.7.6.1.1.5 and PS3.5
  * ask for, and the audit event that says what happened.
  *
  * The rule that keeps burned-in text out of the archive: pixels that a
@@ -257,11 +257,12 @@ static int transcode(const pass *job, dcm_dataset *ds, result *r,
             r->image = decoded;
             /* A decoded frame may be larger than the stored one (JPEG's
              * YBR_FULL_422 comes back RGB): checked again. */
-            if (!job->target && len > SIZE_MAX / stored.frames)
+            if (!job->target && len > (SIZE_MAX - 1) / stored.frames)
                 rc = dcm_fail(err, DCM_E_LIMIT, -1,
                               "%u decoded frames exceed the address space",
                               stored.frames);
-            else if (!job->target && !(native = malloc(len * stored.frames)))
+            else if (!job->target &&
+                     !(native = malloc(len * stored.frames + 1)))
                 rc = dcm_fail(err, DCM_E_NOMEM, -1,
                               "out of memory for %u frames", stored.frames);
         } else if (rc == DCM_OK && len != frame_bytes) {
@@ -283,10 +284,11 @@ static int transcode(const pass *job, dcm_dataset *ds, result *r,
             r->verify = "passed";
     } else if (rc == DCM_OK) {
         size_t total = frame_bytes * stored.frames;
-        rc = dcm_dataset_set_bytes(ds, DCM_TAG_PIXEL_DATA,
-                                   r->image.bits_allocated > 8 ? DCM_VR_OW
-                                                               : DCM_VR_OB,
-                                   native, total, err);
+        rc = dcm_dataset_take_bytes(ds, DCM_TAG_PIXEL_DATA,
+                                    r->image.bits_allocated > 8 ? DCM_VR_OW
+                                                                : DCM_VR_OB,
+                                    native, total, err);
+        native = NULL; /* the dataset's now, whatever rc says */
         if (rc == DCM_OK) {
             dcm_dataset_remove(ds, DCM_TAG_EXTENDED_OFFSET_TABLE);
             dcm_dataset_remove(ds, DCM_TAG_EXTENDED_OFFSET_TABLE_LENGTHS);

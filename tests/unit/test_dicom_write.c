@@ -247,6 +247,37 @@ static void bare_dataset_written(void **state)
     dcm_dataset_free(ds);
 }
 
+/* dcm_dataset_take_bytes keeps the caller's buffer (no copy), writes like
+ * set_bytes, and owns the buffer when it refuses (ASan would see a leak
+ * or a double free). */
+static void taken_value_written(void **state)
+{
+    (void)state;
+    dcm_dataset *ds = sample();
+    dcm_error err = {0};
+    uint8_t *pixels = malloc(4 + 1);
+    memcpy(pixels, "\x01\x02\x03\x04", 4);
+    assert_int_equal(dcm_dataset_take_bytes(ds, DCM_TAG_PIXEL_DATA, DCM_VR_OW,
+                                            pixels, 4, &err),
+                     DCM_OK);
+    const dcm_element *el = dcm_dataset_find(ds, DCM_TAG_PIXEL_DATA);
+    assert_ptr_equal(dcm_element_bytes(el), pixels);
+    assert_int_equal(dcm_element_length(el), 4);
+    bytes out = {0};
+    dcm_file *f = write_and_read(ds, DCM_TS_EXPLICIT_LE, &out);
+    uint8_t back[4];
+    assert_int_equal(dcm_element_read(dcm_dataset_find(dcm_file_dataset(f),
+                                                       DCM_TAG_PIXEL_DATA),
+                                      0, back, 4, NULL), 0);
+    assert_memory_equal(back, "\x01\x02\x03\x04", 4);
+    dcm_file_free(f);
+    free(out.data);
+    assert_int_equal(dcm_dataset_take_bytes(ds, DCM_TAG(0x0008, 0x1115),
+                                            DCM_VR_SQ, malloc(1), 0, &err),
+                     DCM_E_ARG);
+    dcm_dataset_free(ds);
+}
+
 /* Writing to a path replaces the file only once the new one is complete. */
 static void write_to_path(void **state)
 {
@@ -314,6 +345,7 @@ int main(void)
         cmocka_unit_test(encapsulated_kept_and_refused),
         cmocka_unit_test(missing_sop_uids_refused),
         cmocka_unit_test(bare_dataset_written),
+        cmocka_unit_test(taken_value_written),
         cmocka_unit_test(write_to_path),
         cmocka_unit_test(big_endian_converted),
     };
