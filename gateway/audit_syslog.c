@@ -12,6 +12,8 @@
 
 #include <linux/sockios.h>
 #include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,18 +27,25 @@
 #define WRITE_TIMEOUT_MS 30000
 #define ACK_TIMEOUT_MS 30000      /* for the collector to take the batch */
 #define ACK_POLL_MS 5
+#define ACCEPTANCE_TIMEOUT_MS 2000 /* TLS 1.3: the collector's verdict on
+                                      our certificate (a session ticket) */
 
 static struct {
     gw_syslog_target target;
     char *target_text;
-    tls_context *tls;         /* tls:// only */
+    tls_client_config tls_files; /* tls:// only: the paths, copied */
+    /* tls:// only: replaced by gw_syslog_reload (main thread), read by
+     * the sender when it connects; under lock. */
+    tls_context *tls;
+    pthread_mutex_t lock;
+    atomic_bool renew;        /* reloaded: reconnect before the next batch */
     char aet[DCM_AE_TITLE_MAX + 1];
     char host[256];
     gw_a5_source source;
     dcm_transport *conn;      /* NULL: not connected */
     int fd;                   /* conn's socket (owned by conn) */
     gw_tail *tail;
-} s;
+} s = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 /* ---- the target ------------------------------------------------------------------- */
 
@@ -120,10 +129,23 @@ static int connect_collector(char *why, size_t why_size)
     int fd = dcm_tcp_connect(s.target.host, s.target.port,
                              CONNECT_TIMEOUT_MS, peer, &err);
     dcm_transport *t = NULL;
-    if (fd >= 0)
-        t = s.target.tls ? tls_connect(s.tls, fd, peer, s.target.host,
-                                       CONNECT_TIMEOUT_MS, &err)
-                         : dcm_tcp_transport(fd, peer, &err);
+    if (fd >= 0 && s.target.tls) {
+        pthread_mutex_lock(&s.lock);
+        tls_context *ctx = tls_context_ref(s.tls);
+        pthread_mutex_unlock(&s.lock);
+        t = tls_connect(ctx, fd, peer, s.target.host, CONNECT_TIMEOUT_MS,
+                        &err); /* holds its own reference */
+        tls_context_unref(ctx);
+        /* Else a refused certificate would cost a batch: written, taken
+         * by TCP, dropped by the collector. */
+        if (t && tls_transport_await_acceptance(t, ACCEPTANCE_TIMEOUT_MS,
+                                                &err) < 0) {
+            t->ops->close(t);
+            t = NULL;
+        }
+    } else if (fd >= 0) {
+        t = dcm_tcp_transport(fd, peer, &err);
+    }
     if (!t) { /* the transports own fd, also when they fail */
         snprintf(why, why_size, "%s", err.message);
         return -1;
@@ -237,6 +259,8 @@ static size_t send_lines(void *ctx, const char *lines, size_t len, char *why,
         return len; /* nothing in it to send */
     if (s.conn && !still_open())
         disconnect("closed by the collector");
+    if (atomic_exchange(&s.renew, false))
+        disconnect("the TLS files were reloaded");
     bool sent = s.conn || connect_collector(why, why_size) == 0;
     if (sent) {
         dcm_error err = {0};
@@ -264,26 +288,35 @@ static void sender_done(void)
 
 /* ---- start and stop ---------------------------------------------------------------- */
 
+/* The paths of c's TLS files, copied into s.tls_files. */
+static bool keep_tls_files(const gw_syslog_config *c)
+{
+    const char *given[] = {c->ca_file, c->cert_file, c->key_file};
+    const char **kept[] = {&s.tls_files.ca_file, &s.tls_files.cert_file,
+                           &s.tls_files.key_file};
+    s.tls_files.profile = TLS_PROFILE_BCP195;
+    for (size_t i = 0; i < 3; i++)
+        if (given[i] && !(*kept[i] = strdup(given[i])))
+            return false;
+    return true;
+}
+
 int gw_syslog_start(const gw_syslog_config *c, dcm_error *err)
 {
     char why[160];
     if (gw_syslog_target_parse(c->target, &s.target, why, sizeof why) < 0)
         return dcm_fail(err, DCM_E_ARG, -1, "syslog %s: %s", c->target, why);
-    if (s.target.tls) {
-        if (!c->ca_file)
-            return dcm_fail(err, DCM_E_ARG, -1, "syslog over TLS needs the "
-                            "collector's CA: audit { syslog-ca }");
-        tls_client_config tc = {.profile = TLS_PROFILE_BCP195,
-                                .ca_file = c->ca_file,
-                                .cert_file = c->cert_file,
-                                .key_file = c->key_file};
-        if (!(s.tls = tls_client_context_new(&tc, err)))
-            return -1;
-    }
-    s.target_text = strdup(c->target);
-    if (!s.target_text) {
+    if (s.target.tls && !c->ca_file)
+        return dcm_fail(err, DCM_E_ARG, -1, "syslog over TLS needs the "
+                        "collector's CA: audit { syslog-ca }");
+    if (!(s.target_text = strdup(c->target)) ||
+        (s.target.tls && !keep_tls_files(c))) {
         gw_syslog_stop();
         return dcm_fail(err, DCM_E_NOMEM, -1, "out of memory");
+    }
+    if (s.target.tls && !(s.tls = tls_client_context_new(&s.tls_files, err))) {
+        gw_syslog_stop();
+        return -1;
     }
     snprintf(s.aet, sizeof s.aet, "%s", c->aet);
     if (gethostname(s.host, sizeof s.host) < 0)
@@ -307,6 +340,25 @@ int gw_syslog_start(const gw_syslog_config *c, dcm_error *err)
     return DCM_OK;
 }
 
+int gw_syslog_reload(dcm_error *err)
+{
+    if (!s.tail || !s.target.tls)
+        return DCM_OK;
+    tls_context *fresh = tls_client_context_new(&s.tls_files, err);
+    if (!fresh)
+        return -1;
+    pthread_mutex_lock(&s.lock);
+    tls_context *old = s.tls;
+    s.tls = fresh;
+    pthread_mutex_unlock(&s.lock);
+    tls_context_unref(old); /* a connection made with it keeps its own */
+    atomic_store(&s.renew, true);
+    gw_log(GW_LOG_INFO, "syslog.reloaded", "collector=%s ca=%s cert=%s",
+           s.target_text, s.tls_files.ca_file,
+           s.tls_files.cert_file ? s.tls_files.cert_file : "-");
+    return DCM_OK;
+}
+
 void gw_syslog_stop(void)
 {
     gw_tail_stop(s.tail);
@@ -315,4 +367,9 @@ void gw_syslog_stop(void)
     s.tls = NULL;
     free(s.target_text);
     s.target_text = NULL;
+    free((char *)s.tls_files.ca_file);
+    free((char *)s.tls_files.cert_file);
+    free((char *)s.tls_files.key_file);
+    memset(&s.tls_files, 0, sizeof s.tls_files);
+    atomic_store(&s.renew, false);
 }

@@ -53,6 +53,13 @@ typedef struct gw_syslog_config {
  * certificate or key fails the start). One sink per process; called by
  * the main thread. */
 int gw_syslog_start(const gw_syslog_config *c, dcm_error *err);
+/* SIGHUP: reads the collector's CA and the client certificate and key
+ * again, from the paths given at the start (a changed path in siren.conf
+ * is a restart's business), and has the sender reconnect with them
+ * before its next batch. A file that does not load fails the reload
+ * (err says why) and the running ones stay. Nothing to do for tcp:// or
+ * without a sink. Main thread. */
+int gw_syslog_reload(dcm_error *err);
 /* Finishes the batch in flight (bounded by the timeouts: 10 s to connect,
  * 30 s to write); the rest waits in the file. */
 void gw_syslog_stop(void);

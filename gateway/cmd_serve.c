@@ -1019,13 +1019,17 @@ static gw_sites *reload_config(const server *srv)
 }
 
 /* SIGHUP. Anything failing leaves the current table in force. The
- * forwarder reads its archive credentials again either way. */
+ * forwarder reads its archive credentials again either way, and the
+ * syslog sink its TLS files. */
 static void reload(server *srv, const serve_options *o)
 {
     dcm_error err = {0};
     if (srv->forwarder && gw_forward_reload(srv->forwarder, &err) < 0)
         gw_log(GW_LOG_ERROR, "forward.reload_failed", "reason=\"%s\" (the "
                "archive credentials in use stay)", err.message);
+    if (gw_syslog_reload(&err) < 0)
+        gw_log(GW_LOG_ERROR, "syslog.reload_failed", "reason=\"%s\" (the "
+               "TLS files in use stay)", err.message);
     gw_sites *t = srv->config ? reload_config(srv) : table_from_options(o);
     if (!t) {
         if (!srv->config)

@@ -132,6 +132,19 @@ dcm_transport *tls_accept(tls_context *ctx, int fd, const char *peer,
 dcm_transport *tls_connect(tls_context *ctx, int fd, const char *peer,
                            const char *host_name, int timeout_ms,
                            dcm_error *err);
+/* For a client whose server never answers (syslog): with TLS 1.3 the
+ * server judges our certificate after tls_connect has returned, and a
+ * refusal is an alert that the first write does not see (the bytes are
+ * acknowledged by TCP and dropped). Waits up to timeout_ms for the
+ * server's verdict: a session ticket (sent once the client's certificate
+ * has passed) or data is acceptance, DCM_OK; an alert or a close is the
+ * refusal, DCM_E_INVALID/DCM_E_CLOSED with the alert in err; a server
+ * that sends no tickets is taken as accepting once timeout_ms has
+ * passed. DCM_OK at once for TLS 1.2, whose handshake holds the verdict,
+ * and for other transports. Data the server sent while waiting is
+ * dropped. */
+int tls_transport_await_acceptance(dcm_transport *transport, int timeout_ms,
+                                   dcm_error *err);
 
 /* ---- sites: which certificate belongs to which site ------------------ */
 

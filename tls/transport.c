@@ -504,6 +504,42 @@ static int expect_name(SSL *ssl, const char *host_name)
                ? 0 : -1;
 }
 
+/* A client's TLS 1.3 session becomes resumable when a ticket arrives. */
+static bool ticket_received(const tls_transport *t)
+{
+    const SSL_SESSION *session = SSL_get0_session(t->ssl);
+    return session && SSL_SESSION_is_resumable(session);
+}
+
+int tls_transport_await_acceptance(dcm_transport *base, int timeout_ms,
+                                   dcm_error *err)
+{
+    tls_transport *t = (tls_transport *)base;
+    if (base->ops != &tls_ops || SSL_is_server(t->ssl) ||
+        SSL_version(t->ssl) < TLS1_3_VERSION)
+        return DCM_OK;
+    int64_t deadline = deadline_after(timeout_ms);
+    while (!ticket_received(t)) {
+        unsigned char byte;
+        size_t got = 0;
+        ERR_clear_error();
+        errno = 0;
+        if (SSL_read_ex(t->ssl, &byte, 1, &got) == 1)
+            return DCM_OK; /* the server talks: it took us */
+        int e = SSL_get_error(t->ssl, 0);
+        if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
+            return failure(t, e, "acceptance of our certificate", err);
+        if (ticket_received(t))
+            break;
+        int rc = wait_for(t, e, deadline);
+        if (rc == DCM_E_TIMEOUT)
+            break; /* no tickets from this server, and no refusal */
+        if (rc < 0)
+            return tls_fail(err, rc, "%s: %s", base->peer, strerror(errno));
+    }
+    return DCM_OK;
+}
+
 dcm_transport *tls_connect(tls_context *ctx, int fd, const char *peer,
                            const char *host_name, int timeout_ms,
                            dcm_error *err)

@@ -23,15 +23,20 @@ required), on free loopback ports. The gateway runs examples/siren.conf
      (110180) and the Patient object (Patient Number) of PS3.15 A.5.3,
      whose IDs are the Study Instance UID and Patient ID Orthanc holds
      for its instance (the de-identified ones).
-  2. rsyslogd stopped: two more instances are acknowledged to the sender
+  2. SIGHUP reads the syslog TLS files again: a client certificate that
+     rsyslogd does not trust (self-signed) copied over ours is used from
+     the next batch (nothing arrives, the gateway retries); ours copied
+     back and SIGHUP again, everything arrives; a key file that does not
+     load is a syslog.reload_failed and the running files go on serving.
+  3. rsyslogd stopped: two more instances are acknowledged to the sender
      as usual, the gateway logs its retries; rsyslogd started again: every
      line arrives, none is lost (some may come twice).
-  3. the gateway restarted with tcp:// (plain RFC 6587 octet counting):
+  4. the gateway restarted with tcp:// (plain RFC 6587 octet counting):
      it goes on from the saved offset (Application Stop arrives), passes
      over a damaged line the test wrote into the file, and a new instance
      arrives on the plain input; at the end the offset file holds the
      audit file's size.
-  4. no identifying value planted in the instances sent (Patient ID,
+  5. no identifying value planted in the instances sent (Patient ID,
      Patient's Name, Study Instance UID, Accession Number, birth date)
      is anywhere in rsyslog's output, in a decoded detail, or in the
      audit file.
@@ -399,6 +404,51 @@ def scenario_tls(checks, ctx, gateway):
     checks.count("messages over TLS", len(found))
 
 
+def install_client_files(ctx, name):
+    """The PKI's NAME certificate and key copied to the paths siren.conf
+    gives the syslog sink (what an operator does before a SIGHUP)."""
+    pki = ctx["pki"]
+    chain = f"{name}-chain.pem" if os.path.exists(
+        pki.path(f"{name}-chain.pem")) else f"{name}.pem"
+    shutil.copyfile(pki.path(chain), ctx["syslog_cert"])
+    shutil.copyfile(pki.path(f"{name}.key"), ctx["syslog_key"])
+    os.chmod(ctx["syslog_key"], 0o600)
+
+
+def reload_and_wait(gateway, event):
+    """SIGHUP, then the log line event (one more than before)."""
+    before = gateway.log().count(event)
+    os.kill(gateway.process.pid, signal.SIGHUP)
+    return wait_until(lambda: gateway.log().count(event) > before, 10, 0.1)
+
+
+def scenario_rotate(checks, ctx, gateway):
+    install_client_files(ctx, "selfsigned")
+    checks.expect(reload_and_wait(gateway, "syslog.reloaded"),
+                  "SIGHUP: no syslog.reloaded")
+    retries = gateway.log().count("tail.retry sink=syslog")
+    _, statuses = send(ctx, gateway, ["r0"])
+    checks.expect(statuses == ["Success"], f"statuses {statuses}")
+    checks.expect(wait_until(lambda: gateway.log().count(
+        "tail.retry sink=syslog") > retries, 20, 0.2),
+                  "an untrusted client certificate: no retry")
+    checks.expect(len(undelivered(ctx)) >= 1,
+                  "an untrusted client certificate: every line arrived "
+                  "anyway (the old certificate still in use?)")
+    install_client_files(ctx, "site-a")
+    checks.expect(reload_and_wait(gateway, "syslog.reloaded"),
+                  "SIGHUP: no syslog.reloaded")
+    wait_all_delivered(checks, ctx, "the certificate restored")
+    with open(ctx["syslog_key"], "w") as stream:
+        stream.write("not a key\n")
+    checks.expect(reload_and_wait(gateway, "syslog.reload_failed"),
+                  "a key that does not load: no syslog.reload_failed")
+    _, statuses = send(ctx, gateway, ["r1"])
+    checks.expect(statuses == ["Success"], f"statuses {statuses}")
+    wait_all_delivered(checks, ctx, "after a failed reload")
+    install_client_files(ctx, "site-a")
+
+
 def scenario_outage(checks, ctx, gateway):
     rsyslog = ctx["rsyslog"]
     rsyslog.stop()
@@ -462,6 +512,7 @@ def scenario_plain(checks, ctx, gateway):
 def run(checks, ctx):
     gateway = Gateway(ctx, "gateway")
     for name, scenario in (("tls", scenario_tls),
+                           ("rotate", scenario_rotate),
                            ("outage", scenario_outage)):
         checks.scenario = name
         scenario(checks, ctx, gateway)
@@ -507,6 +558,9 @@ def main():
         with open(os.open(key, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
             f.write(os.urandom(32).hex())
         ctx["rsyslog"] = rsyslog = Rsyslog(processes, work, pki)
+        ctx["syslog_cert"] = os.path.join(work, "syslog-client.pem")
+        ctx["syslog_key"] = os.path.join(work, "syslog-client.key")
+        install_client_files(ctx, "site-a")
         ctx["archive"] = Archive(checks, processes, work, "orthanc")
         ctx["archive"].wait_started()
         ctx["env"] = dict(os.environ, SIREN_SPOOL=ctx["spool"],
@@ -521,8 +575,8 @@ def main():
                           SIREN_METRICS_PORT=str(free_port()),
                           SIREN_SYSLOG=f"tls://127.0.0.1:{rsyslog.tls_port}",
                           SIREN_SYSLOG_CA=pki.path("ca-bundle.pem"),
-                          SIREN_SYSLOG_CERT=pki.path("site-a-chain.pem"),
-                          SIREN_SYSLOG_KEY=pki.path("site-a.key"))
+                          SIREN_SYSLOG_CERT=ctx["syslog_cert"],
+                          SIREN_SYSLOG_KEY=ctx["syslog_key"])
         run(checks, ctx)
         ctx["archive"].stop()
     except Exception as error:

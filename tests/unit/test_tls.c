@@ -1203,6 +1203,49 @@ static void unknown_ca_rejected(void **state)
     assert_site_rejected("unknownca", "unknown CA");
 }
 
+/* A TLS 1.3 client learns of the refusal only after tls_connect: the
+ * syslog sink asks for the verdict before it writes anything. */
+static void await_acceptance_sees_the_refusal(void **state)
+{
+    (void)state;
+    tls_context *server = server_context();
+    tls_context *client = client_context("selfsigned");
+    handshake hs = shake(server, client, "localhost");
+    bool connected = hs.client != NULL, accepted = hs.server != NULL;
+    dcm_error err = {0};
+    int rc = connected ? tls_transport_await_acceptance(hs.client,
+                                                        TIMEOUT_MS, &err)
+                       : DCM_OK;
+    shake_close(&hs);
+    tls_context_unref(client);
+    tls_context_unref(server);
+    assert_true(connected); /* TLS 1.3: done before the server's verdict */
+    assert_false(accepted);
+    assert_true(rc < 0);
+    assert_contains(err.message, "acceptance of our certificate");
+    assert_contains(err.message, "alert");
+}
+
+/* A good client is accepted. Our server sends no session tickets (none
+ * may outlive a revocation), so the verdict is the wait ending without a
+ * refusal; rsyslog's tickets end it early (the audit_syslog test). */
+static void await_acceptance_passes_a_good_client(void **state)
+{
+    (void)state;
+    tls_context *server = server_context();
+    tls_context *client = client_context("site-a");
+    handshake hs = shake(server, client, "localhost");
+    bool both = hs.client && hs.server;
+    dcm_error err = {0};
+    int rc = both ? tls_transport_await_acceptance(hs.client, 300, &err)
+                  : -1;
+    shake_close(&hs);
+    tls_context_unref(client);
+    tls_context_unref(server);
+    assert_true(both);
+    assert_int_equal(rc, DCM_OK);
+}
+
 static void self_signed_rejected(void **state)
 {
     (void)state;
@@ -1722,6 +1765,8 @@ int main(void)
         cmocka_unit_test(good_site_is_seen_as_who_it_is),
         cmocka_unit_test(good_site_with_every_profile),
         cmocka_unit_test(good_site_over_tls12),
+        cmocka_unit_test(await_acceptance_sees_the_refusal),
+        cmocka_unit_test(await_acceptance_passes_a_good_client),
         cmocka_unit_test(retired_versions_refused),
         cmocka_unit_test(expired_rejected),
         cmocka_unit_test(not_yet_valid_rejected),
