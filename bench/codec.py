@@ -154,6 +154,7 @@ LOSSLESS = {ts: lossless for ts, _, lossless in SYNTAXES}
 SIREN_OPTIONS = {TS_J2K: ["--ratio", "10"], TS_JPEG_BASELINE:
                  ["--quality", "90"]}
 PER_FILE = "SIREN, a process a file"
+ONE_SENDER = "%s, 1 association"
 
 
 # ---- the colour series ------------------------------------------------------
@@ -495,10 +496,11 @@ def gdcm_plugin():
 
 
 class OrthancTarget:
-    """Orthanc receiving the series by JOBS storescu at once."""
+    """Orthanc receiving the series by JOBS storescu at once (senders:
+    that many instead)."""
 
-    def __init__(self, name, plugin, transcode):
-        self.name = name
+    def __init__(self, name, plugin, transcode, senders=None):
+        self.name, self.senders = name, senders
         self.syntax = TS_J2K_LOSSLESS if transcode else None
         self.extra = {"DicomCheckCalledAet": False}
         if transcode:
@@ -532,44 +534,7 @@ class OrthancTarget:
         return seconds, cpu, encoded
 
     def send(self, archive, files, jobs):
-        poller = ingest.Poller(archive)
-        logs = [tempfile.TemporaryFile() for _ in range(jobs)]
-        before = net.proc_cpu_seconds(archive.process.pid)
-        started = time.monotonic()
-        procs = [subprocess.Popen(
-            ["storescu", "-aet", "BENCH", "-aec", tls_orthanc.ORTHANC_AET,
-             "127.0.0.1", str(archive.dicom_port)] + files[i::jobs],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
-            env=net.dcmtk_env()) for i, err in enumerate(logs)
-            if files[i::jobs]]
-        stored = None
-        try:
-            while stored is None:
-                if poller.count() >= len(files):
-                    stored = time.monotonic() - started
-                elif any(p.poll() not in (None, 0) for p in procs) or \
-                        time.monotonic() - started > DELIVERY_TIMEOUT_S:
-                    break
-                else:
-                    time.sleep(POLL_S)
-            after = net.proc_cpu_seconds(archive.process.pid)
-        finally:
-            poller.close()
-            for p in procs:
-                try:
-                    p.wait(timeout=60)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
-        for p, err in zip(procs, logs):
-            if p.returncode != 0 or stored is None:
-                err.seek(0)
-                fail(f"{self.name}: storescu exit status {p.returncode}; "
-                     f"Orthanc stored {'all' if stored else 'not all'} "
-                     f"{len(files)} instances: " +
-                     err.read().decode(errors="replace").strip()[-2000:])
-        cpu = (after[0] - before[0]) + (after[1] - before[1])
-        return stored, cpu
+        return send_series(self.name, archive, files, jobs)
 
     def inspect(self, archive, ctx, series, files, check):
         """Encoded bytes of what Orthanc stored; with check, its syntax
@@ -580,24 +545,190 @@ class OrthancTarget:
             for path in files:
                 by_uid[str(pydicom.dcmread(path, stop_before_pixels=True)
                            .SOPInstanceUID)] = path
-        total = 0
-        for instance in archive.instances():
-            content = archive.get(f"/instances/{instance}/file", raw=True)
-            ds = pydicom.dcmread(io.BytesIO(content))
-            syntax = str(ds.file_meta.TransferSyntaxUID)
-            if self.syntax:
-                total += len(ds.PixelData)
-            if not check:
-                continue
-            want = self.syntax or "1.2.840.10008.1.2.1"
-            if syntax != want:
-                fail(f"{self.name}: Orthanc stored {syntax}, expected {want}")
-            path = os.path.join(ctx["work"], "orthanc-check.dcm")
-            with open(path, "wb") as f:
-                f.write(content)
-            source = by_uid[str(ds.SOPInstanceUID)]
-            check_lossless(ctx, self.name, series, source, path)
-        return total
+        return inspect_archive(
+            self, archive, ctx, series, check,
+            lambda ds, path: by_uid[str(ds.SOPInstanceUID)])
+
+
+def send_series(name, archive, files, jobs, to=None, pids=()):
+    """The files by `jobs` storescu at once to `to` ((port, called AE
+    title); default: the archive itself), timed until the archive
+    counts every instance; returns (seconds, CPU seconds of the archive
+    and of pids)."""
+    port, called = to or (archive.dicom_port, tls_orthanc.ORTHANC_AET)
+    poller = ingest.Poller(archive)
+    logs = [tempfile.TemporaryFile() for _ in range(jobs)]
+    watched = [archive.process.pid] + list(pids)
+    before = [net.proc_cpu_seconds(pid) for pid in watched]
+    started = time.monotonic()
+    procs = [subprocess.Popen(
+        ["storescu", "-aet", "BENCH", "-aec", called, "127.0.0.1",
+         str(port)] + files[i::jobs],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+        env=net.dcmtk_env()) for i, err in enumerate(logs)
+        if files[i::jobs]]
+    stored = None
+    try:
+        while stored is None:
+            if poller.count() >= len(files):
+                stored = time.monotonic() - started
+            elif any(p.poll() not in (None, 0) for p in procs) or \
+                    time.monotonic() - started > DELIVERY_TIMEOUT_S:
+                break
+            else:
+                time.sleep(POLL_S)
+        after = [net.proc_cpu_seconds(pid) for pid in watched]
+    finally:
+        poller.close()
+        for p in procs:
+            try:
+                p.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+    for p, err in zip(procs, logs):
+        if p.returncode != 0 or stored is None:
+            err.seek(0)
+            fail(f"{name}: storescu exit status {p.returncode}; "
+                 f"Orthanc stored {'all' if stored else 'not all'} "
+                 f"{len(files)} instances: " +
+                 err.read().decode(errors="replace").strip()[-2000:])
+    cpu = sum((a[0] - b[0]) + (a[1] - b[1])
+              for a, b in zip(after, before))
+    return stored, cpu
+
+
+def inspect_archive(target, archive, ctx, series, check, source_of):
+    """Encoded bytes of what Orthanc stored; with check, its syntax and
+    (lossless) samples against those of source_of(dataset, stored file),
+    the input it came from."""
+    total = 0
+    for instance in archive.instances():
+        content = archive.get(f"/instances/{instance}/file", raw=True)
+        ds = pydicom.dcmread(io.BytesIO(content))
+        syntax = str(ds.file_meta.TransferSyntaxUID)
+        if target.syntax:
+            total += len(ds.PixelData)
+        if not check:
+            continue
+        want = target.syntax or "1.2.840.10008.1.2.1"
+        if syntax != want:
+            fail(f"{target.name}: Orthanc stored {syntax}, expected {want}")
+        path = os.path.join(ctx["work"], "orthanc-check.dcm")
+        with open(path, "wb") as f:
+            f.write(content)
+        check_lossless(ctx, target.name, series, source_of(ds, path), path)
+    return total
+
+
+GATEWAY_CONFIG = """\
+aet "SIREN"
+spool "{spool}"
+processors 0
+plain
+  port "{port}"
+  allow-calling "BENCH"
+  policy "{policy}"
+end
+archive
+  host "127.0.0.1"
+  port "{archive_port}"
+  aet "{archive_aet}"
+  connections 2
+end
+audit
+  file "{audit}"
+end
+metrics
+  port "{metrics_port}"
+end
+"""
+
+GATEWAY_POLICY = """\
+policy "bench-codec" version 1
+  profile basic
+  key file "{key}"
+  compress to {codec}
+end
+"""
+
+
+class GatewayTarget:
+    """SIREN's gateway (siren serve -c) in front of a plain Orthanc: it
+    receives the series from JOBS storescu at once over plain DICOM,
+    de-identifies it (the basic profile), compresses it by the policy's
+    compress line with the lossless check, in its processor threads (one
+    a core), and forwards it to Orthanc, which stores it as it is. Timed
+    as Orthanc's ingest transcoding is: until Orthanc counts every
+    instance; CPU of the gateway and Orthanc."""
+
+    def __init__(self, name, syntax, codec, senders=None):
+        self.name, self.syntax, self.codec = name, syntax, codec
+        self.senders = senders
+
+    def run(self, ctx, series, files, jobs, measure=False, check=False):
+        folder = os.path.join(ctx["work"], "gateway")
+        data_core.remove_folder(folder)
+        os.makedirs(folder)
+        archive = tls_orthanc.Orthanc(
+            ctx["checks"], ctx["processes"], folder, "orthanc",
+            extra_config={"DicomCheckCalledAet": False})
+        running = None
+        try:
+            archive.wait_started()
+            running = self.start(ctx, folder, archive)
+            os.sync()
+            seconds, cpu = send_series(self.name, archive, files, jobs,
+                                       to=(running.port, "SIREN"),
+                                       pids=[running.pid])
+            encoded = None
+            if measure or check:
+                encoded = inspect_archive(self, archive, ctx, series, check,
+                                          self.source_finder(ctx, series,
+                                                             files))
+        finally:
+            if running:
+                running.stop()
+            archive.stop()
+        if ctx["checks"].failures:
+            fail(ctx["checks"].failures[-1])
+        data_core.remove_folder(folder)
+        return seconds, cpu, encoded
+
+    def start(self, ctx, folder, archive):
+        key = os.path.join(folder, "pseudonym.key")
+        with open(os.open(key, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
+            f.write(os.urandom(32).hex())
+        policy = os.path.join(folder, "bench.policy")
+        with open(policy, "w") as f:
+            f.write(GATEWAY_POLICY.format(key=key, codec=self.codec))
+
+        def argv(spool, port):
+            config = os.path.join(folder, "siren.conf")
+            with open(config, "w") as f:
+                f.write(GATEWAY_CONFIG.format(
+                    spool=spool, port=port, policy=policy,
+                    archive_port=archive.dicom_port,
+                    archive_aet=tls_orthanc.ORTHANC_AET,
+                    audit=os.path.join(folder, "audit.jsonl"),
+                    metrics_port=net.free_port()))
+            return [ctx["siren"], "serve", "-c", config]
+        server = net.Server("siren serve", argv, port_from_log=False)
+        return server.start(os.path.join(folder, "spool"),
+                            os.path.join(folder, "serve.log"))
+
+    @staticmethod
+    def source_finder(ctx, series, files):
+        """De-identification gives the instances new UIDs: the input a
+        stored instance came from is the one with its samples."""
+        def source_of(ds, path):
+            got = decode_output(ctx, None, series, path, ctx["work"])
+            for source in files:
+                want = series.read_raw(series.reference[source])
+                if got.shape == want.shape and numpy.array_equal(got, want):
+                    return source
+            fail(f"SIREN gateway: {path} holds the samples of no input")
+        return source_of
 
 
 # ---- checks -----------------------------------------------------------------
@@ -751,6 +882,12 @@ def targets_table(add, all_series, results):
     lines = [
         ("SIREN .90 rate / Orthanc ingest transcoding rate, >= 2",
          ("SIREN", TS_J2K_LOSSLESS), ("Orthanc", TS_J2K_LOSSLESS), 2.0),
+        ("SIREN gateway .90 rate (end to end) / Orthanc's, >= 2",
+         ("SIREN gateway", TS_J2K_LOSSLESS), ("Orthanc", TS_J2K_LOSSLESS),
+         2.0),
+        ("the same, one association (as a site sends a study)",
+         (ONE_SENDER % "SIREN gateway", TS_J2K_LOSSLESS),
+         (ONE_SENDER % "Orthanc", TS_J2K_LOSSLESS), 2.0),
         ("SIREN .201 rate / SIREN .90 rate, >= 5",
          ("SIREN", TS_HTJ2K_LOSSLESS), ("SIREN", TS_J2K_LOSSLESS), 5.0),
         ("the same without the lossless check (encoder alone)",
@@ -851,7 +988,8 @@ def check_tools(args):
     codec_tool = os.path.abspath(os.path.join(args.build, "tests",
                                               "codec_tool"))
     gen_series = os.path.join(args.build, "tests", "gen_series")
-    for path in (codec_tool, gen_series):
+    siren = os.path.join(args.build, "gateway", "siren")
+    for path in (codec_tool, gen_series, siren):
         if not os.access(path, os.X_OK):
             fail(f"{path} is missing: run 'make build' first")
     syntaxes = subprocess.run([codec_tool, "syntaxes"], capture_output=True,
@@ -871,8 +1009,9 @@ def run_tool(ctx, args, s, tool, files, measure=False):
     """One run of tool on files of series s into an empty folder: (wall
     seconds, CPU seconds, peak RSS, encoded bytes if measure, the
     (argv, output) pairs); the outputs are left for the caller."""
-    if isinstance(tool, OrthancTarget):
-        seconds, cpu, encoded = tool.run(ctx, s, files, args.jobs,
+    if isinstance(tool, (OrthancTarget, GatewayTarget)):
+        seconds, cpu, encoded = tool.run(ctx, s, files,
+                                         tool.senders or args.jobs,
                                          measure=measure)
         return seconds, cpu, 0, encoded, []
     folder = os.path.join(ctx["work"], "out")
@@ -894,8 +1033,8 @@ def warm_up(ctx, args, runs, results):
         files = s.files[:args.jobs]
         row = results[s.name]["rows"].setdefault(
             (tool.name, tool.syntax), {"times": [], "cpu": [], "rss": 0})
-        if isinstance(tool, OrthancTarget):
-            tool.run(ctx, s, files, args.jobs, check=True)
+        if isinstance(tool, (OrthancTarget, GatewayTarget)):
+            tool.run(ctx, s, files, tool.senders or args.jobs, check=True)
             continue
         pairs = run_tool(ctx, args, s, tool, files)[4]
         row["psnr"] = check_tool(ctx, tool, s, files, pairs)
@@ -931,6 +1070,8 @@ def main():
     data_core.remove_folder(work)
     os.makedirs(work)
     ctx = {"work": work, "codec_tool": codec_tool,
+           "siren": os.path.abspath(os.path.join(args.build, "gateway",
+                                                 "siren")),
            "checks": tls_orthanc.Checks(),
            "processes": tls_orthanc.Processes()}
     all_series = [Series("CT", [os.path.abspath(p) for p in ct_files],
@@ -942,6 +1083,15 @@ def main():
         s.extract(codec_tool, os.path.join(work, f"frames-{s.name}"))
         runs += [(s, tool) for tool in tools_for(s, codec_tool)]
         runs.append((s, OrthancTarget("Orthanc", plugin, True)))
+        runs.append((s, GatewayTarget("SIREN gateway", TS_J2K_LOSSLESS,
+                                      "jpeg2000-lossless")))
+        # A site sends a study on one association: Orthanc transcodes in
+        # that association's thread, the gateway in all its processors.
+        runs.append((s, OrthancTarget(ONE_SENDER % "Orthanc", plugin, True,
+                                      senders=1)))
+        runs.append((s, GatewayTarget(ONE_SENDER % "SIREN gateway",
+                                      TS_J2K_LOSSLESS, "jpeg2000-lossless",
+                                      senders=1)))
         runs.append((s, OrthancTarget("Orthanc plain", plugin, False)))
     results = {s.name: {"rows": {}} for s in all_series}
     try:
