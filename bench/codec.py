@@ -64,6 +64,21 @@ Tools and syntaxes (UIDs 1.2.840.10008.1.2.4.NN shortened to .NN):
   Orthanc plain    the same Orthanc without IngestTranscoding (and
                    without the plugin): what of Orthanc's time is not
                    the transcoding
+  SIREN gateway    siren serve -c (a plain listener, processors one a
+                   core, a policy with the basic profile and "compress to
+                   jpeg2000-lossless") in front of an Orthanc without the
+                   plugin, fed by JOBS storescu at once: the instance
+                   received, spooled (flushed), de-identified, compressed
+                   with the lossless check, forwarded and stored; timed
+                   like Orthanc, until Orthanc counts every instance; CPU
+                   of both servers. The warm-up checks that Orthanc holds
+                   .90 with the samples of an input (found by its samples:
+                   de-identification gives new UIDs)
+  ..., 1 association
+                   Orthanc and the gateway again, fed by one storescu (a
+                   site sends a study on one association): Orthanc then
+                   transcodes in that association's thread, the gateway
+                   in all its processor threads
 
 opj_compress and ojph_compress read PGM/PPM, not DICOM: every frame is
 extracted once per run, untimed (codec_tool decode, then numpy into PNM
@@ -90,7 +105,8 @@ processes (getrusage of the runners' children; for Orthanc, Orthanc's own
 from /proc, not storescu's) per image. A speed ratio is the tool's time /
 SIREN's time for the same syntax in the same round, median (range):
 above 1, SIREN is faster. Targets (issue 7): SIREN .90 at least 2x
-Orthanc's ingest transcoding rate; SIREN .201 at least 5x SIREN .90's
+Orthanc's ingest transcoding rate (the codec alone, and the gateway end
+to end); SIREN .201 at least 5x SIREN .90's
 rate with a compression ratio within 10% (>= 0.9x) of it; both with the
 SIREN rows (one process a runner: Orthanc is a server, and the gateway
 too).
