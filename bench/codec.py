@@ -529,28 +529,14 @@ class OrthancTarget:
     def run(self, ctx, series, files, jobs, measure=False, check=False):
         """One run; returns (seconds, Orthanc CPU seconds, encoded bytes
         if measure else None)."""
-        folder = os.path.join(ctx["work"], "orthanc")
-        data_core.remove_folder(folder)
-        os.makedirs(folder)
-        archive = tls_orthanc.Orthanc(ctx["checks"], ctx["processes"],
-                                      folder, "orthanc",
-                                      extra_config=self.extra)
-        try:
-            archive.wait_started()
+        def body(folder, archive):
             os.sync()
-            seconds, cpu = self.send(archive, files, jobs)
+            seconds, cpu = send_series(self.name, archive, files, jobs)
             encoded = None
             if measure or check:
                 encoded = self.inspect(archive, ctx, series, files, check)
-        finally:
-            archive.stop()
-        if ctx["checks"].failures:
-            fail(ctx["checks"].failures[-1])
-        data_core.remove_folder(folder)
-        return seconds, cpu, encoded
-
-    def send(self, archive, files, jobs):
-        return send_series(self.name, archive, files, jobs)
+            return seconds, cpu, encoded
+        return with_archive(ctx, "orthanc", self.extra, body)
 
     def inspect(self, archive, ctx, series, files, check):
         """Encoded bytes of what Orthanc stored; with check, its syntax
@@ -564,6 +550,25 @@ class OrthancTarget:
         return inspect_archive(
             self, archive, ctx, series, check,
             lambda ds, path: by_uid[str(ds.SOPInstanceUID)])
+
+
+def with_archive(ctx, name, extra_config, body):
+    """body(folder, archive) with an Orthanc started in an empty folder
+    (stopped and the folder removed after); returns what body returns."""
+    folder = os.path.join(ctx["work"], name)
+    data_core.remove_folder(folder)
+    os.makedirs(folder)
+    archive = tls_orthanc.Orthanc(ctx["checks"], ctx["processes"], folder,
+                                  "orthanc", extra_config=extra_config)
+    try:
+        archive.wait_started()
+        result = body(folder, archive)
+    finally:
+        archive.stop()
+    if ctx["checks"].failures:
+        fail(ctx["checks"].failures[-1])
+    data_core.remove_folder(folder)
+    return result
 
 
 def send_series(name, archive, files, jobs, to=None, pids=()):
@@ -683,33 +688,23 @@ class GatewayTarget:
         self.senders = senders
 
     def run(self, ctx, series, files, jobs, measure=False, check=False):
-        folder = os.path.join(ctx["work"], "gateway")
-        data_core.remove_folder(folder)
-        os.makedirs(folder)
-        archive = tls_orthanc.Orthanc(
-            ctx["checks"], ctx["processes"], folder, "orthanc",
-            extra_config={"DicomCheckCalledAet": False})
-        running = None
-        try:
-            archive.wait_started()
+        def body(folder, archive):
             running = self.start(ctx, folder, archive)
-            os.sync()
-            seconds, cpu = send_series(self.name, archive, files, jobs,
-                                       to=(running.port, "SIREN"),
-                                       pids=[running.pid])
-            encoded = None
-            if measure or check:
-                encoded = inspect_archive(self, archive, ctx, series, check,
-                                          self.source_finder(ctx, series,
-                                                             files))
-        finally:
-            if running:
+            try:
+                os.sync()
+                seconds, cpu = send_series(self.name, archive, files, jobs,
+                                           to=(running.port, "SIREN"),
+                                           pids=[running.pid])
+                encoded = None
+                if measure or check:
+                    encoded = inspect_archive(
+                        self, archive, ctx, series, check,
+                        self.source_finder(ctx, series, files))
+            finally:
                 running.stop()
-            archive.stop()
-        if ctx["checks"].failures:
-            fail(ctx["checks"].failures[-1])
-        data_core.remove_folder(folder)
-        return seconds, cpu, encoded
+            return seconds, cpu, encoded
+        return with_archive(ctx, "gateway", {"DicomCheckCalledAet": False},
+                            body)
 
     def start(self, ctx, folder, archive):
         key = os.path.join(folder, "pseudonym.key")
