@@ -33,7 +33,7 @@
 static struct {
     gw_syslog_target target;
     char *target_text;
-    tls_client_config tls_files; /* tls:// only: the paths, copied */
+    char *ca_file, *cert_file, *key_file; /* tls:// only: copies */
     /* tls:// only: replaced by gw_syslog_reload (main thread), read by
      * the sender when it connects; under lock. */
     tls_context *tls;
@@ -288,17 +288,26 @@ static void sender_done(void)
 
 /* ---- start and stop ---------------------------------------------------------------- */
 
-/* The paths of c's TLS files, copied into s.tls_files. */
+/* The paths of c's TLS files, copied (gw_syslog_reload reads them
+ * again). */
 static bool keep_tls_files(const gw_syslog_config *c)
 {
     const char *given[] = {c->ca_file, c->cert_file, c->key_file};
-    const char **kept[] = {&s.tls_files.ca_file, &s.tls_files.cert_file,
-                           &s.tls_files.key_file};
-    s.tls_files.profile = TLS_PROFILE_BCP195;
+    char **kept[] = {&s.ca_file, &s.cert_file, &s.key_file};
     for (size_t i = 0; i < 3; i++)
         if (given[i] && !(*kept[i] = strdup(given[i])))
             return false;
     return true;
+}
+
+/* A client context from the kept files. */
+static tls_context *load_tls_files(dcm_error *err)
+{
+    tls_client_config tc = {.profile = TLS_PROFILE_BCP195,
+                            .ca_file = s.ca_file,
+                            .cert_file = s.cert_file,
+                            .key_file = s.key_file};
+    return tls_client_context_new(&tc, err);
 }
 
 int gw_syslog_start(const gw_syslog_config *c, dcm_error *err)
@@ -314,7 +323,7 @@ int gw_syslog_start(const gw_syslog_config *c, dcm_error *err)
         gw_syslog_stop();
         return dcm_fail(err, DCM_E_NOMEM, -1, "out of memory");
     }
-    if (s.target.tls && !(s.tls = tls_client_context_new(&s.tls_files, err))) {
+    if (s.target.tls && !(s.tls = load_tls_files(err))) {
         gw_syslog_stop();
         return -1;
     }
@@ -344,7 +353,7 @@ int gw_syslog_reload(dcm_error *err)
 {
     if (!s.tail || !s.target.tls)
         return DCM_OK;
-    tls_context *fresh = tls_client_context_new(&s.tls_files, err);
+    tls_context *fresh = load_tls_files(err);
     if (!fresh)
         return -1;
     pthread_mutex_lock(&s.lock);
@@ -354,8 +363,7 @@ int gw_syslog_reload(dcm_error *err)
     tls_context_unref(old); /* a connection made with it keeps its own */
     atomic_store(&s.renew, true);
     gw_log(GW_LOG_INFO, "syslog.reloaded", "collector=%s ca=%s cert=%s",
-           s.target_text, s.tls_files.ca_file,
-           s.tls_files.cert_file ? s.tls_files.cert_file : "-");
+           s.target_text, s.ca_file, s.cert_file ? s.cert_file : "-");
     return DCM_OK;
 }
 
@@ -367,9 +375,9 @@ void gw_syslog_stop(void)
     s.tls = NULL;
     free(s.target_text);
     s.target_text = NULL;
-    free((char *)s.tls_files.ca_file);
-    free((char *)s.tls_files.cert_file);
-    free((char *)s.tls_files.key_file);
-    memset(&s.tls_files, 0, sizeof s.tls_files);
+    free(s.ca_file);
+    free(s.cert_file);
+    free(s.key_file);
+    s.ca_file = s.cert_file = s.key_file = NULL;
     atomic_store(&s.renew, false);
 }
