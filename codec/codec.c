@@ -50,7 +50,7 @@ static const syntax syntaxes[] = {
     {CODEC_TS_HTJ2K_LOSSLESS, FAMILY_J2K, codec_j2k_decode,
      codec_htj2k_encode, true, codec_htj2k_decode},
     {CODEC_TS_HTJ2K, FAMILY_J2K, codec_j2k_decode, codec_htj2k_encode,
-     false, codec_htj2k_decode},
+     false, NULL},
 #else
     {CODEC_TS_HTJ2K_LOSSLESS, FAMILY_J2K, codec_j2k_decode, NULL, true,
      NULL},
@@ -124,6 +124,17 @@ static int expected_decoded(const syntax *s, const codec_image *stored,
     return DCM_OK;
 }
 
+/* The syntax of ts_uid if this build decodes it, else NULL with err. */
+static const syntax *decodable(const char *ts_uid, dcm_error *err)
+{
+    const syntax *s = find_syntax(ts_uid);
+    if (!s || !s->decode)
+        dcm_fail(err, DCM_E_UNSUPPORTED, -1,
+                 "no decoder for transfer syntax %.64s",
+                 ts_uid ? ts_uid : "(none)");
+    return s && s->decode ? s : NULL;
+}
+
 /* One frame through decode, one of s's decoders. */
 static int decode_with(const syntax *s, codec_decode_fn decode,
                        const codec_image *stored, const uint8_t *data,
@@ -162,11 +173,9 @@ int codec_decode_frame(const char *ts_uid, const codec_image *stored,
 {
     *out = NULL;
     *out_len = 0;
-    const syntax *s = find_syntax(ts_uid);
-    if (!s || !s->decode)
-        return dcm_fail(err, DCM_E_UNSUPPORTED, -1,
-                        "no decoder for transfer syntax %.64s",
-                        ts_uid ? ts_uid : "(none)");
+    const syntax *s = decodable(ts_uid, err);
+    if (!s)
+        return DCM_E_UNSUPPORTED;
     return decode_with(s, s->decode, stored, data, len, limits, out, out_len,
                        decoded, err);
 }
@@ -241,11 +250,9 @@ int codec_verify_lossless(const char *ts_uid, const codec_image *image,
     int rc = check_encodable(image, len, err);
     if (rc < 0)
         return rc;
-    const syntax *s = find_syntax(ts_uid);
-    if (!s || !s->decode)
-        return dcm_fail(err, DCM_E_UNSUPPORTED, -1,
-                        "no decoder for transfer syntax %.64s",
-                        ts_uid ? ts_uid : "(none)");
+    const syntax *s = decodable(ts_uid, err);
+    if (!s)
+        return DCM_E_UNSUPPORTED;
     uint8_t *decoded;
     size_t decoded_len;
     codec_image decoded_image;
