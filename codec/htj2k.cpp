@@ -292,11 +292,7 @@ int codec_htj2k_encode(const codec_image *image, const uint8_t *frame,
         return dcm_fail(err, DCM_E_INVALID, -1, "HTJ2K encoding: %s",
                         e.what());
     }
-    if (image->photometric == CODEC_PI_RGB)
-        encoded->image.photometric =
-            lossless ? CODEC_PI_YBR_RCT : CODEC_PI_YBR_ICT;
-    encoded->image.planar_configuration = 0;
-    encoded->lossy = !lossless;
-    encoded->lossy_method = lossless ? nullptr : "ISO_15444_15";
+    codec_j2k_describe(encoded, image->photometric == CODEC_PI_RGB, lossless,
+                       "ISO_15444_15");
     return DCM_OK;
 }

@@ -95,6 +95,11 @@ int codec_jpegls_encode(const codec_image *image, const uint8_t *frame,
 int codec_j2k_decode(const codec_image *stored, const codec_image *decoded,
                      const uint8_t *data, size_t len, uint8_t *out,
                      size_t out_len, dcm_error *err);
+/* What a JPEG 2000 or HTJ2K encoder says of its codestream: RGB with the
+ * component transform becomes YBR_RCT (lossless) or YBR_ICT (lossy),
+ * PS3.5 8.2.4; interleaved; lossy_method when lossy. */
+void codec_j2k_describe(codec_encoded *encoded, bool colour_transform,
+                        bool lossless, const char *lossy_method);
 int codec_j2k_encode(const codec_image *image, const uint8_t *frame,
                      size_t len, const codec_encode_options *opts,
                      bool lossless, codec_buf *out, codec_encoded *encoded,

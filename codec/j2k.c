@@ -341,11 +341,17 @@ int codec_j2k_encode(const codec_image *image, const uint8_t *frame,
     opj_image_destroy(img);
     if (rc < 0)
         return rc;
-    if (params.tcp_mct)
+    codec_j2k_describe(encoded, params.tcp_mct, lossless, "ISO_15444_1");
+    return DCM_OK;
+}
+
+void codec_j2k_describe(codec_encoded *encoded, bool colour_transform,
+                        bool lossless, const char *lossy_method)
+{
+    if (colour_transform)
         encoded->image.photometric =
             lossless ? CODEC_PI_YBR_RCT : CODEC_PI_YBR_ICT;
     encoded->image.planar_configuration = 0;
     encoded->lossy = !lossless;
-    encoded->lossy_method = lossless ? NULL : "ISO_15444_1";
-    return DCM_OK;
+    encoded->lossy_method = lossless ? NULL : lossy_method;
 }
