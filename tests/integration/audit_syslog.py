@@ -61,11 +61,9 @@ import signal
 import socket
 import sys
 import time
-import traceback
 import warnings
 import xml.etree.ElementTree as ET
 
-import service_e2e
 import tls_orthanc
 from pydicom.uid import generate_uid
 from service_e2e import (Archive, Gateway, make_instance, orthanc_instance,
@@ -550,7 +548,8 @@ def main():
            "config": os.path.abspath(args.config), "processes": processes,
            "spool": os.path.join(work, "spool"),
            "audit": os.path.join(work, "audit.jsonl"), "planted": set()}
-    try:
+
+    def body():
         checks.scenario = "setup"
         ctx["pki"] = pki = tls_orthanc.Pki(os.path.abspath(args.pki_script),
                                            work)
@@ -579,15 +578,8 @@ def main():
                           SIREN_SYSLOG_KEY=ctx["syslog_key"])
         run(checks, ctx)
         ctx["archive"].stop()
-    except Exception as error:
-        traceback.print_exc()
-        checks.fail(f"the test failed: {type(error).__name__}: {error}")
-    finally:
-        processes.stop_all()
-    print(f"{'FAILED' if checks.failures else 'passed'}: "
-          f"{len(checks.failures)} failure(s) in "
-          f"{time.monotonic() - started:.0f} s")
-    return 1 if checks.failures else 0
+
+    return tls_orthanc.run_reported(checks, processes, started, body)
 
 
 if __name__ == "__main__":

@@ -47,7 +47,6 @@ import signal
 import subprocess
 import sys
 import time
-import traceback
 import warnings
 
 import numpy as np
@@ -502,7 +501,8 @@ def main():
            "processes": processes, "spool": os.path.join(work, "spool"),
            "audit": os.path.join(work, "audit.jsonl"),
            "metrics_port": tls_orthanc.free_port()}
-    try:
+
+    def body():
         checks.scenario = "setup"
         ctx["pki"] = tls_orthanc.Pki(os.path.abspath(args.pki_script), work)
         key = os.path.join(work, "pseudonym.key")
@@ -517,15 +517,8 @@ def main():
         checks.scenario = "inputs"
         scenario(checks, ctx)
         ctx["archive"].stop()
-    except Exception as error:
-        traceback.print_exc()
-        checks.fail(f"the test failed: {type(error).__name__}: {error}")
-    finally:
-        processes.stop_all()
-    print(f"{'FAILED' if checks.failures else 'passed'}: "
-          f"{len(checks.failures)} failure(s) in "
-          f"{time.monotonic() - started:.0f} s")
-    return 1 if checks.failures else 0
+
+    return tls_orthanc.run_reported(checks, processes, started, body)
 
 
 if __name__ == "__main__":

@@ -48,7 +48,6 @@ import signal
 import subprocess
 import sys
 import time
-import traceback
 import urllib.request
 import warnings
 
@@ -507,7 +506,8 @@ def main():
            "processes": processes, "spool": os.path.join(work, "spool"),
            "audit": os.path.join(work, "audit.jsonl"),
            "metrics_port": tls_orthanc.free_port()}
-    try:
+
+    def body():
         checks.scenario = "setup"
         ctx["pki"] = tls_orthanc.Pki(os.path.abspath(args.pki_script), work)
         key = os.path.join(work, "pseudonym.key")
@@ -522,15 +522,8 @@ def main():
         checks.scenario = "pixels"
         scenario(checks, ctx)
         ctx["archive"].stop()
-    except Exception as error:
-        traceback.print_exc()
-        checks.fail(f"the test failed: {type(error).__name__}: {error}")
-    finally:
-        processes.stop_all()
-    print(f"{'FAILED' if checks.failures else 'passed'}: "
-          f"{len(checks.failures)} failure(s) in "
-          f"{time.monotonic() - started:.0f} s")
-    return 1 if checks.failures else 0
+
+    return tls_orthanc.run_reported(checks, processes, started, body)
 
 
 if __name__ == "__main__":

@@ -50,7 +50,6 @@ import traceback
 import urllib.request
 import warnings
 
-import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
@@ -487,7 +486,8 @@ def main():
            "spool": os.path.join(work, "spool"),
            "audit": os.path.join(work, "audit.jsonl"),
            "metrics_port": tls_orthanc.free_port()}
-    try:
+
+    def body():
         checks.scenario = "setup"
         ctx["pki"] = pki = tls_orthanc.Pki(os.path.abspath(args.pki_script),
                                            work)
@@ -513,15 +513,8 @@ def main():
                           SPLUNK_HEC_TOKEN="siren-test-token")
         run(checks, ctx)
         ctx["archive"].stop()
-    except Exception as error:
-        traceback.print_exc()
-        checks.fail(f"the test failed: {type(error).__name__}: {error}")
-    finally:
-        processes.stop_all()
-    print(f"{'FAILED' if checks.failures else 'passed'}: "
-          f"{len(checks.failures)} failure(s) in "
-          f"{time.monotonic() - started:.0f} s")
-    return 1 if checks.failures else 0
+
+    return tls_orthanc.run_reported(checks, processes, started, body)
 
 
 if __name__ == "__main__":

@@ -170,6 +170,24 @@ class Processes:
             self.stop(process, timeout_s=5)
 
 
+def run_reported(checks, processes, started, body):
+    """The end of a test's main(): runs body() (an exception it raises is a
+    failure, its traceback printed), stops every process, prints the
+    verdict with the time since `started` and returns the exit status
+    (1 if a check failed)."""
+    try:
+        body()
+    except Exception as error:
+        traceback.print_exc()
+        checks.fail(f"the test failed: {type(error).__name__}: {error}")
+    finally:
+        processes.stop_all()
+    print(f"{'FAILED' if checks.failures else 'passed'}: "
+          f"{len(checks.failures)} failure(s) in "
+          f"{time.monotonic() - started:.0f} s")
+    return 1 if checks.failures else 0
+
+
 def free_port():
     """A TCP port on 127.0.0.1 nobody listens on now (for Orthanc, which
     cannot pick its own and tell us)."""
