@@ -53,7 +53,6 @@ tool's time / SIREN's time in the same round: the median of the rounds'
 ratios (with their range); above 1 means SIREN is faster.
 """
 
-import argparse
 import datetime
 import hashlib
 import os
@@ -303,13 +302,7 @@ def report(results, args, started, input_bytes):
 # ---- main -------------------------------------------------------------------
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--build", default="build")
-    parser.add_argument("--out", default="bench/out")
-    parser.add_argument("--runner", default="bench/out/runner",
-                        help="bench/runner.c, built")
-    parser.add_argument("--rounds", type=int,
-                        default=int(os.environ.get("SIREN_BENCH_ROUNDS", 5)))
+    parser = data_core.bench_parser(__doc__, 5, runner=True)
     parser.add_argument("--count", type=int, default=200,
                         help="instances in the CT series")
     parser.add_argument("--size-mib", type=int,

@@ -112,7 +112,6 @@ SIREN rows (one process a runner: Orthanc is a server, and the gateway
 too).
 """
 
-import argparse
 import datetime
 import io
 import os
@@ -955,13 +954,7 @@ def report(all_series, results, args, started, ended, loads):
 # ---- main -------------------------------------------------------------------
 
 def parse_args():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--build", default="build")
-    parser.add_argument("--out", default="bench/out")
-    parser.add_argument("--runner", default="bench/out/runner",
-                        help="bench/runner.c, built")
-    parser.add_argument("--rounds", type=int,
-                        default=int(os.environ.get("SIREN_BENCH_ROUNDS", 3)))
+    parser = data_core.bench_parser(__doc__, 3, runner=True)
     parser.add_argument("--count", type=int, default=40,
                         help="CT instances: the first COUNT of the "
                         "200-instance series")

@@ -267,14 +267,24 @@ def build_type(build):
     return "unknown"
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def bench_parser(doc, rounds, runner=False):
+    """The options every benchmark takes: --build, --out, --rounds
+    (default: $SIREN_BENCH_ROUNDS, else rounds) and, for those that time
+    commands through bench/runner, --runner."""
+    parser = argparse.ArgumentParser(description=doc.split("\n")[0])
     parser.add_argument("--build", default="build")
     parser.add_argument("--out", default="bench/out")
-    parser.add_argument("--runner", default="bench/out/runner",
-                        help="bench/runner.c, built")
+    if runner:
+        parser.add_argument("--runner", default="bench/out/runner",
+                            help="bench/runner.c, built")
     parser.add_argument("--rounds", type=int,
-                        default=int(os.environ.get("SIREN_BENCH_ROUNDS", 5)))
+                        default=int(os.environ.get("SIREN_BENCH_ROUNDS",
+                                                   rounds)))
+    return parser
+
+
+def main():
+    parser = bench_parser(__doc__, 5, runner=True)
     parser.add_argument("--size-mib", type=int,
                         default=int(os.environ.get("SIREN_BENCH_SIZE_MIB",
                                                    1024)),

@@ -89,7 +89,6 @@ Orthanc; RssAnon, RssFile and Threads are the largest seen by sampling
 /proc/PID/status at every poll.
 """
 
-import argparse
 import datetime
 import hashlib
 import http.client
@@ -601,11 +600,7 @@ def large_instance(gen_series, out_dir, size_mib):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--build", default="build")
-    parser.add_argument("--out", default="bench/out")
-    parser.add_argument("--rounds", type=int,
-                        default=int(os.environ.get("SIREN_BENCH_ROUNDS", 5)))
+    parser = data_core.bench_parser(__doc__, 5)
     parser.add_argument("--count", type=int, default=200,
                         help="instances in the CT series")
     parser.add_argument("--associations", type=int, default=32,

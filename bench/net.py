@@ -55,7 +55,6 @@ threads (writeback of files nobody fsyncs, by the kernel's flusher) is
 not in any server's time.
 """
 
-import argparse
 import ctypes
 import datetime
 import hashlib
@@ -488,11 +487,7 @@ def report(results, args, started, input_bytes):
 # ---- main -------------------------------------------------------------------
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--build", default="build")
-    parser.add_argument("--out", default="bench/out")
-    parser.add_argument("--rounds", type=int,
-                        default=int(os.environ.get("SIREN_BENCH_ROUNDS", 5)))
+    parser = data_core.bench_parser(__doc__, 5)
     parser.add_argument("--count", type=int, default=200,
                         help="instances in the CT series")
     parser.add_argument("--senders", type=int, default=8,

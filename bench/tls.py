@@ -60,7 +60,6 @@ the server names the CAs it accepts from an openssl s_client probe that
 offers storescu's groups (P-256 first).
 """
 
-import argparse
 import datetime
 import json
 import os
@@ -460,11 +459,7 @@ def report(store, conn, negotiated, args, started, input_bytes, kinds):
 # ---- main -------------------------------------------------------------------
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--build", default="build")
-    parser.add_argument("--out", default="bench/out")
-    parser.add_argument("--rounds", type=int,
-                        default=int(os.environ.get("SIREN_BENCH_ROUNDS", 5)))
+    parser = data_core.bench_parser(__doc__, 5)
     parser.add_argument("--count", type=int, default=200,
                         help="instances in the CT series")
     parser.add_argument("--senders", type=int, default=8,
