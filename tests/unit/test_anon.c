@@ -27,7 +27,6 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +35,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "scratch.h"
 
 #define TAG(group, element) DCM_TAG(group, element)
 
@@ -52,45 +52,27 @@ static char key_path[600], other_key_path[600];
 
 /* ---- scratch folder, policies ----------------------------------------------- */
 
-static void write_file(const char *path, const char *text, mode_t mode)
-{
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    assert_int_equal(fputs(text, f) >= 0, 1);
-    assert_int_equal(fclose(f), 0);
-    assert_int_equal(chmod(path, mode), 0);
-}
-
 static int setup(void **state)
 {
     (void)state;
-    const char *tmp = getenv("SIREN_TEST_TMP");
-    snprintf(dir, sizeof dir, "%s/test_anon.XXXXXX", tmp ? tmp : "/tmp");
-    if (!mkdtemp(dir))
+    if (scratch_make(dir, sizeof dir, "test_anon") < 0)
         return -1;
     snprintf(key_path, sizeof key_path, "%s/key", dir);
     snprintf(other_key_path, sizeof other_key_path, "%s/other-key", dir);
-    write_file(key_path, key_text, 0600);
-    write_file(other_key_path, other_key_text, 0600);
+    scratch_write(key_path, key_text, 0600);
+    scratch_write(other_key_path, other_key_text, 0600);
     /* The lookup table of the lookup tests. */
     char path[600];
     snprintf(path, sizeof path, "%s/subjects.csv", dir);
-    write_file(path, "patient_id,subject_id\nPID1234,SUBJ-001\n"
+    scratch_write(path, "patient_id,subject_id\nPID1234,SUBJ-001\n"
                      "PID5678,SUBJ-002\n", 0644);
     return 0;
-}
-
-static int remove_entry(const char *path, const struct stat *st, int flag,
-                        struct FTW *ftw)
-{
-    (void)st, (void)flag, (void)ftw;
-    return remove(path);
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    return nftw(dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+    return scratch_remove(dir);
 }
 
 static void print_diags(const pol_diags *diags)
@@ -116,7 +98,7 @@ static pol_policy *try_policy(const char *name, const char *key,
              "policy \"%s\" version 3\n  profile basic\n%s%s%s  %s\nend\n",
              name, key ? "  key file \"" : "", key ? key : "",
              key ? "\"\n" : "", body);
-    write_file(path, text, 0644);
+    scratch_write(path, text, 0644);
     free(text);
     pol_diags local = {0};
     pol_policy *p = pol_policy_load(path, pol_lookup_env, NULL,

@@ -16,7 +16,6 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +26,7 @@
 #include "codec.h"
 #include "metrics.h"
 #include "pixels.h"
+#include "scratch.h"
 
 #define T_SOP_INSTANCE DCM_TAG(0x0008, 0x0018)
 #define T_MODALITY DCM_TAG(0x0008, 0x0060)
@@ -75,38 +75,20 @@ void gw_metric_pixels(const char *action, bool redacted,
 
 /* ---- scratch folder and policies ------------------------------------------------ */
 
-static void write_file(const char *path, const char *text, mode_t mode)
-{
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    assert_true(fputs(text, f) >= 0);
-    assert_int_equal(fclose(f), 0);
-    assert_int_equal(chmod(path, mode), 0);
-}
-
 static int setup(void **state)
 {
     (void)state;
-    const char *tmp = getenv("SIREN_TEST_TMP");
-    snprintf(dir, sizeof dir, "%s/test_pixels.XXXXXX", tmp ? tmp : "/tmp");
-    if (!mkdtemp(dir))
+    if (scratch_make(dir, sizeof dir, "test_pixels") < 0)
         return -1;
     snprintf(key_path, sizeof key_path, "%s/key", dir);
-    write_file(key_path, "siren-test-key-0123456789abcdef", 0600);
+    scratch_write(key_path, "siren-test-key-0123456789abcdef", 0600);
     return 0;
-}
-
-static int remove_entry(const char *path, const struct stat *st, int flag,
-                        struct FTW *ftw)
-{
-    (void)st, (void)flag, (void)ftw;
-    return remove(path);
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    return nftw(dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+    return scratch_remove(dir);
 }
 
 /* A policy with the basic profile, the test key and body. */
@@ -118,7 +100,7 @@ static pol_policy *policy(const char *body)
     snprintf(text, sizeof text,
              "policy \"pixels\" version 1\n  profile basic\n"
              "  key file \"%s\"\n%s\nend\n", key_path, body);
-    write_file(path, text, 0644);
+    scratch_write(path, text, 0644);
     pol_diags diags = {0};
     pol_policy *p = pol_policy_load(path, pol_lookup_env, NULL, &diags);
     char line[1024];

@@ -16,7 +16,6 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +24,7 @@
 
 #include "codec.h"
 #include "scu.h"
+#include "scratch.h"
 
 #define CT_IMAGE "1.2.840.10008.5.1.4.1.1.2"
 #define MR_IMAGE "1.2.840.10008.5.1.4.1.1.4"
@@ -326,20 +326,9 @@ static void test_native_refuses_cut_codestream(void **state)
     free(path);
 }
 
-static int remove_entry(const char *path, const struct stat *st, int flag,
-                        struct FTW *ftw)
-{
-    (void)st, (void)flag, (void)ftw;
-    return remove(path);
-}
-
 int main(void)
 {
-    const char *tmp = getenv("SIREN_TEST_TMP");
-    snprintf(dir, sizeof dir, "%s/gateway_scu.XXXXXX", tmp ? tmp : "/tmp");
-    if (tmp)
-        mkdir(tmp, 0700);
-    if (!mkdtemp(dir)) {
+    if (scratch_make(dir, sizeof dir, "gateway_scu") < 0) {
         perror(dir);
         return 1;
     }
@@ -351,7 +340,7 @@ int main(void)
         cmocka_unit_test(test_native_refuses_cut_codestream),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
-    if (failed == 0 && nftw(dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS) != 0)
+    if (failed == 0 && scratch_remove(dir) != 0)
         return 1;
     return failed;
 }

@@ -19,7 +19,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <regex.h>
 #include <setjmp.h>
@@ -37,6 +36,7 @@
 
 #include "dicom.h"
 #include "policy.h"
+#include "scratch.h"
 
 /* ---- scratch files ------------------------------------------------------ */
 
@@ -74,10 +74,7 @@ static void write_file(const char *name, const char *text)
 static int setup(void **state)
 {
     (void)state;
-    const char *base = getenv("SIREN_TEST_TMP");
-    snprintf(scratch, sizeof scratch, "%s/policy-XXXXXX",
-             base ? base : "/tmp");
-    if (!mkdtemp(scratch))
+    if (scratch_make(scratch, sizeof scratch, "policy") < 0)
         return -1;
     char sub[PATH_MAX + 8];
     snprintf(sub, sizeof sub, "%s/sub", scratch);
@@ -87,19 +84,10 @@ static int setup(void **state)
     return 0;
 }
 
-static int remove_one(const char *path, const struct stat *st, int type,
-                      struct FTW *ftw)
-{
-    (void)st;
-    (void)type;
-    (void)ftw;
-    return remove(path);
-}
-
 static int teardown(void **state)
 {
     (void)state;
-    return nftw(scratch, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+    return scratch_remove(scratch);
 }
 
 /* ---- compiling ---------------------------------------------------------- */

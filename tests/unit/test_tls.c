@@ -52,6 +52,7 @@
 #include <unistd.h>
 
 #include "tls.h"
+#include "scratch.h"
 
 #define TIMEOUT_MS 5000
 
@@ -91,15 +92,6 @@ static const char *pki(const char *name)
 static void tmp_path(char *out, size_t size, const char *name)
 {
     path_join(out, size, tmp_dir, name);
-}
-
-static void write_file(const char *path, const char *text, mode_t mode)
-{
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    assert_true(fputs(text, f) >= 0);
-    assert_int_equal(fclose(f), 0);
-    assert_int_equal(chmod(path, mode), 0);
 }
 
 static void copy_file(const char *from, const char *to, mode_t mode)
@@ -686,7 +678,7 @@ static void assert_key_mode(mode_t mode, bool passes)
     snprintf(name, sizeof name, "tls-key-%ld-%03o.pem", (long)getpid(),
              (unsigned)mode);
     tmp_path(path, sizeof path, name);
-    write_file(path, "not a key, only its mode matters\n", mode);
+    scratch_write(path, "not a key, only its mode matters\n", mode);
     dcm_error err = {0};
     int rc = tls_check_key_file(path, &err);
     if (passes) {
@@ -862,7 +854,7 @@ static void server_context_unreadable_ca_bundle(void **state)
     (void)state;
     char path[PATH_MAX];
     tmp_path(path, sizeof path, "tls-garbage-bundle.pem");
-    write_file(path, "this is not a certificate\n", 0644);
+    scratch_write(path, "this is not a certificate\n", 0644);
     tls_server_config cfg = server_config();
     cfg.ca_file = path;
     assert_server_refused(&cfg, DCM_E_ARG, "CA bundle", path);
@@ -880,7 +872,7 @@ static void server_context_unreadable_ca_bundle(void **state)
     unlink(path);
 
     /* A CRL file that is not one. */
-    write_file(path, "not a CRL\n", 0644);
+    scratch_write(path, "not a CRL\n", 0644);
     cfg = server_config();
     const char *crls[] = {path};
     cfg.crl_files = crls;
