@@ -52,7 +52,6 @@ import signal
 import subprocess
 import sys
 import time
-import traceback
 import warnings
 
 import pydicom
@@ -571,22 +570,6 @@ def stop_on_signal(signo, frame):
     raise SystemExit(f"forward_orthanc: stopped by signal {signo}")
 
 
-def run_scenarios(checks, ctx, only):
-    for name, scenario in SCENARIOS:
-        if only and name not in only:
-            continue
-        checks.scenario = name
-        print(f"== {name}", flush=True)
-        started = time.monotonic()
-        try:
-            scenario(checks, ctx)
-        except Exception as error:  # report and go on with the next
-            traceback.print_exc()
-            checks.fail(f"the scenario itself failed: "
-                        f"{type(error).__name__}: {error}")
-        checks.count("seconds", round(time.monotonic() - started, 1))
-
-
 def main():
     args = parse_arguments()
     signal.signal(signal.SIGTERM, stop_on_signal)
@@ -605,7 +588,8 @@ def main():
     ctx = {"siren": os.path.abspath(args.siren),
            "gen_series": os.path.abspath(args.gen_series), "work": work,
            "processes": processes}
-    try:
+
+    def body():
         checks.scenario = "setup"
         ctx["pki"] = tls_orthanc.Pki(os.path.abspath(args.pki_script), work)
         ctx["archive"] = Archive(checks, processes, work, "orthanc")
@@ -613,18 +597,14 @@ def main():
                                      ctx["pki"])
         for key in ("archive", "tls_archive"):
             ctx[key].wait_started()
-        run_scenarios(checks, ctx, args.only)
+        tls_orthanc.run_scenarios(checks, ctx, SCENARIOS, args.only)
         checks.scenario = "teardown"
         for key in ("archive", "tls_archive"):
             ctx.pop(key).stop()
-    except Exception as error:
-        traceback.print_exc()
-        checks.fail(f"the test itself failed: {type(error).__name__}: "
-                    f"{error}")
-    finally:
-        processes.stop_all()
-    tls_orthanc.print_summary(checks, ctx, time.monotonic() - started)
-    return 1 if checks.failures else 0
+
+    return tls_orthanc.run_reported(
+        checks, processes, started, body,
+        lambda seconds: tls_orthanc.print_summary(checks, ctx, seconds))
 
 
 if __name__ == "__main__":

@@ -48,7 +48,6 @@ import subprocess
 import sys
 import threading
 import time
-import traceback
 import urllib.error
 import urllib.request
 import warnings
@@ -608,22 +607,6 @@ def stop_on_signal(signo, frame):
     raise SystemExit(f"forward_rest: stopped by signal {signo}")
 
 
-def run_scenarios(checks, ctx, only):
-    for name, scenario in SCENARIOS:
-        if only and name not in only and name != "deliver_all":
-            continue
-        checks.scenario = name
-        print(f"== {name}", flush=True)
-        started = time.monotonic()
-        try:
-            scenario(checks, ctx)
-        except Exception as error:  # report and go on with the next
-            traceback.print_exc()
-            checks.fail(f"the scenario itself failed: "
-                        f"{type(error).__name__}: {error}")
-        checks.count("seconds", round(time.monotonic() - started, 1))
-
-
 def main():
     args = parse_arguments()
     signal.signal(signal.SIGTERM, stop_on_signal)
@@ -647,21 +630,20 @@ def main():
                f"{USER}:{PASSWORD}\n"),
            "key": write_credentials(os.path.join(work, "pseudonym.key"),
                                     os.urandom(32).hex())}
-    try:
+
+    def body():
         checks.scenario = "setup"
         ctx["archive"] = RestArchive(checks, processes, work, "orthanc")
         ctx["archive"].wait_started()
-        run_scenarios(checks, ctx, args.only)
+        # deliver_all always runs (first: SCENARIOS order), as --only says.
+        only = args.only + ["deliver_all"] if args.only else []
+        tls_orthanc.run_scenarios(checks, ctx, SCENARIOS, only)
         checks.scenario = "teardown"
         ctx.pop("archive").stop()
-    except Exception as error:
-        traceback.print_exc()
-        checks.fail(f"the test itself failed: {type(error).__name__}: "
-                    f"{error}")
-    finally:
-        processes.stop_all()
-    tls_orthanc.print_summary(checks, ctx, time.monotonic() - started)
-    return 1 if checks.failures else 0
+
+    return tls_orthanc.run_reported(
+        checks, processes, started, body,
+        lambda seconds: tls_orthanc.print_summary(checks, ctx, seconds))
 
 
 if __name__ == "__main__":

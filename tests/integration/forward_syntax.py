@@ -44,13 +44,11 @@ run. About 15 s.
 import argparse
 import io
 import os
-import re
 import shutil
 import signal
 import subprocess
 import sys
 import time
-import traceback
 import warnings
 
 import numpy
@@ -314,7 +312,8 @@ def main():
     ctx = {"siren": os.path.abspath(args.siren),
            "codec_tool": os.path.abspath(args.codec_tool), "work": work,
            "processes": processes}
-    try:
+
+    def body():
         checks.scenario = "setup"
         ctx["any"] = tls_orthanc.Orthanc(checks, processes, work,
                                          "orthanc-any")
@@ -323,25 +322,16 @@ def main():
                 "AcceptedTransferSyntaxes": [IMPLICIT_LE, EXPLICIT_LE]})
         for key in ("any", "native"):
             ctx[key].wait_started()
-        for scenario in SCENARIOS:
-            checks.scenario = scenario.__name__[len("scenario_"):]
-            print(f"== {checks.scenario}")
-            try:
-                scenario(checks, ctx)
-            except Exception as error:
-                traceback.print_exc()
-                checks.fail(f"{type(error).__name__}: {error}")
+        tls_orthanc.run_scenarios(
+            checks, ctx, [(s.__name__[len("scenario_"):], s)
+                          for s in SCENARIOS])
         checks.scenario = "teardown"
         for key in ("any", "native"):
             ctx.pop(key).stop()
-    except Exception as error:
-        traceback.print_exc()
-        checks.fail(f"the test itself failed: {type(error).__name__}: "
-                    f"{error}")
-    finally:
-        processes.stop_all()
-    tls_orthanc.print_summary(checks, ctx, time.monotonic() - started)
-    return 1 if checks.failures else 0
+
+    return tls_orthanc.run_reported(
+        checks, processes, started, body,
+        lambda seconds: tls_orthanc.print_summary(checks, ctx, seconds))
 
 
 if __name__ == "__main__":

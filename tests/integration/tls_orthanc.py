@@ -170,22 +170,48 @@ class Processes:
             self.stop(process, timeout_s=5)
 
 
-def run_reported(checks, processes, started, body):
+def run_reported(checks, processes, started, body, summary=None):
     """The end of a test's main(): runs body() (an exception it raises is a
-    failure, its traceback printed), stops every process, prints the
-    verdict with the time since `started` and returns the exit status
-    (1 if a check failed)."""
+    failure, its traceback printed), stops every process, reports with
+    the seconds since `started` (summary(seconds), or a verdict line) and
+    returns the exit status (1 if a check failed)."""
     try:
         body()
     except Exception as error:
         traceback.print_exc()
-        checks.fail(f"the test failed: {type(error).__name__}: {error}")
+        checks.fail(f"the test itself failed: {type(error).__name__}: "
+                    f"{error}")
     finally:
         processes.stop_all()
-    print(f"{'FAILED' if checks.failures else 'passed'}: "
-          f"{len(checks.failures)} failure(s) in "
-          f"{time.monotonic() - started:.0f} s")
+    seconds = time.monotonic() - started
+    if summary:
+        summary(seconds)
+    else:
+        print(f"{'FAILED' if checks.failures else 'passed'}: "
+              f"{len(checks.failures)} failure(s) in {seconds:.0f} s")
     return 1 if checks.failures else 0
+
+
+def run_scenarios(checks, ctx, scenarios, only=(), after_each=None):
+    """Each (name, scenario) of scenarios, or those named in only, as
+    scenario(checks, ctx), timed; one that raises is a failure and the next
+    runs; after_each() after every one."""
+    for name, scenario in scenarios:
+        if only and name not in only:
+            continue
+        checks.scenario = name
+        print(f"== {name}", flush=True)
+        started = time.monotonic()
+        try:
+            scenario(checks, ctx)
+        except Exception as error:  # report and go on with the next
+            traceback.print_exc()
+            checks.fail(f"the scenario itself failed: "
+                        f"{type(error).__name__}: {error}")
+        finally:
+            if after_each:
+                after_each()
+        checks.count("seconds", round(time.monotonic() - started, 1))
 
 
 def free_port():
@@ -1219,7 +1245,12 @@ def main():
     started = time.monotonic()
     ctx = {"siren": os.path.abspath(args.siren), "work": work,
            "processes": processes, "servers": []}
-    try:
+    def stop_servers():
+        for server in ctx["servers"]:
+            server.stop()
+        ctx["servers"].clear()
+
+    def body():
         checks.scenario = "setup"
         ctx["pki"] = Pki(os.path.abspath(args.pki_script), work)
         checks.count("PKI, seconds", round(time.monotonic() - started, 1))
@@ -1234,35 +1265,14 @@ def main():
                                    ctx["pki"], openssl_conf=tls12_conf)
         for key in ("orthanc", "plain", "orthanc12"):
             ctx[key].wait_started()
-        for name, scenario in SCENARIOS:
-            if args.only and name not in args.only:
-                continue
-            checks.scenario = name
-            print(f"== {name}", flush=True)
-            scenario_started = time.monotonic()
-            try:
-                scenario(checks, ctx)
-            except Exception as error:  # report and go on with the next
-                traceback.print_exc()
-                checks.fail(f"the scenario itself failed: "
-                            f"{type(error).__name__}: {error}")
-            finally:
-                for server in ctx["servers"]:
-                    server.stop()
-                ctx["servers"].clear()
-            checks.count("seconds", round(time.monotonic() -
-                                          scenario_started, 1))
+        run_scenarios(checks, ctx, SCENARIOS, args.only,
+                      after_each=stop_servers)
         checks.scenario = "teardown"
         for key in ("orthanc", "plain", "orthanc12"):
             ctx.pop(key).stop()
-    except Exception as error:
-        traceback.print_exc()
-        checks.fail(f"the test itself failed: {type(error).__name__}: "
-                    f"{error}")
-    finally:
-        processes.stop_all()
-    print_summary(checks, ctx, time.monotonic() - started)
-    return 1 if checks.failures else 0
+
+    return run_reported(checks, processes, started, body,
+                        lambda seconds: print_summary(checks, ctx, seconds))
 
 
 def print_summary(checks, ctx, seconds):
