@@ -2,11 +2,11 @@
 """codec.py - pixel data codecs: SIREN's codec/ (through
 tests/tools/codec_tool) encoding a CT series and a colour ultrasound-like
 series into each transfer syntax it writes, against OpenJPEG's
-opj_compress, OpenJPH's ojph_compress, DCMTK's dcmcjpls, dcmcjpeg and
-dcmcrle, GDCM's gdcmconv and Orthanc's ingest transcoding (orthanc-gdcm
-plugin) on the same pixels, in one run. Started by bench/run.sh
-(`bench/run.sh codec` runs only this); see docs/PERFORMANCE.md for how to
-read it.
+opj_compress, Grok's grk_compress, OpenJPH's ojph_compress, DCMTK's
+dcmcjpls, dcmcjpeg and dcmcrle, GDCM's gdcmconv and Orthanc's ingest
+transcoding (orthanc-gdcm plugin) on the same pixels, in one run. Started
+by bench/run.sh (`bench/run.sh codec` runs only this); see
+docs/PERFORMANCE.md for how to read it.
 
 Inputs (made into OUT/ if missing, kept for the next run):
   CT  the first COUNT instances of the CT series (tests/tools/gen_series,
@@ -19,10 +19,11 @@ Inputs (made into OUT/ if missing, kept for the next run):
       lines of text-like 5x7 glyphs (hard edges)
 
 Everything runs on all CPUs (JOBS, default os.cpu_count()): the commands
-of a run (one a file, or for opj_compress and ojph_compress one a frame)
-are dealt round-robin to JOBS bench/runner processes started at once,
-each running its share one after another. codec_tool has no threads of
-its own; JOBS processes is how it (and every other tool) uses the cores.
+of a run (one a file, or for opj_compress, grk_compress and
+ojph_compress one a frame) are dealt round-robin to JOBS bench/runner
+processes started at once, each running its share one after another.
+codec_tool has no threads of its own; JOBS processes is how it (and
+every other tool) uses the cores.
 Tools and syntaxes (UIDs 1.2.840.10008.1.2.4.NN shortened to .NN):
 
   SIREN            codec_tool encode-list TS LIST --no-sync: each runner's
@@ -43,6 +44,9 @@ Tools and syntaxes (UIDs 1.2.840.10008.1.2.4.NN shortened to .NN):
                    its defaults: 6 resolutions, 64x64 code blocks, one
                    layer, the colour transform for RGB: as SIREN's), and
                    -r 10 -I for .91
+  grk_compress     Grok's (the other JPEG 2000 library in Debian 12):
+                   -H 1 -i FRAME -o FRAME.j2k (one thread, lossless, the
+                   same defaults as opj_compress)
   ojph_compress    OpenJPH's: -i FRAME -o FRAME.j2c -reversible true
                    (defaults: 5 decompositions, 64x64, RPCL, colour
                    transform for RGB: as SIREN's)
@@ -80,12 +84,12 @@ Tools and syntaxes (UIDs 1.2.840.10008.1.2.4.NN shortened to .NN):
                    transcodes in that association's thread, the gateway
                    in all its processor threads
 
-opj_compress and ojph_compress read PGM/PPM, not DICOM: every frame is
-extracted once per run, untimed (codec_tool decode, then numpy into PNM
-files in OUT/scratch-codec/), and only their encoding of those files is
-timed, one process a frame. The DICOM tools read the DICOM files and
-write new ones, one process a file (SIREN, one process a runner); none
-flushes (codec_tool --no-sync).
+opj_compress, grk_compress and ojph_compress read PGM/PPM, not DICOM:
+every frame is extracted once per run, untimed (codec_tool decode, then
+numpy into PNM files in OUT/scratch-codec/), and only their encoding of
+those files is timed, one process a frame. The DICOM tools read the
+DICOM files and write new ones, one process a file (SIREN, one process a
+runner); none flushes (codec_tool --no-sync).
 
 Method: the inputs are read once before the runs (page cache). A warm-up
 runs every tool on the first JOBS files of each series, untimed, and
@@ -431,6 +435,11 @@ def tools_for(series, codec_tool):
              lambda i, o: ["opj_compress", "-i", i, "-o", o, "-r", "10",
                            "-I"], ".j2k", per_frame=True,
              decoder="opj_decompress"),
+        # Grok, the other JPEG 2000 library Debian 12 packages (AGPL-3,
+        # so an anchor here, not a dependency); one thread, as the others
+        Tool("grk_compress -H 1", TS_J2K_LOSSLESS,
+             lambda i, o: ["grk_compress", "-H", "1", "-i", i, "-o", o],
+             ".j2k", per_frame=True, decoder="opj_decompress"),
         Tool("ojph_compress", TS_HTJ2K_LOSSLESS,
              lambda i, o: ["ojph_compress", "-i", i, "-o", o, "-reversible",
                            "true"], ".j2c", per_frame=True,
@@ -908,6 +917,9 @@ def targets_table(add, all_series, results):
         ("ojph_compress rate / opj_compress rate (the libraries alone)",
          ("ojph_compress", TS_HTJ2K_LOSSLESS),
          ("opj_compress", TS_J2K_LOSSLESS), None),
+        ("grk_compress rate / opj_compress rate (JPEG 2000 libraries)",
+         ("grk_compress -H 1", TS_J2K_LOSSLESS),
+         ("opj_compress", TS_J2K_LOSSLESS), None),
     ]
     for label, faster, slower, target in lines:
         cells = []
@@ -978,6 +990,7 @@ def parse_args():
 def check_tools(args):
     for tool, package in (("opj_compress", "libopenjp2-tools"),
                           ("opj_decompress", "libopenjp2-tools"),
+                          ("grk_compress", "grokj2k-tools"),
                           ("ojph_compress", "openjph-tools"),
                           ("ojph_expand", "openjph-tools"),
                           ("dcmcjpls", "dcmtk"), ("storescu", "dcmtk"),

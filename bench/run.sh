@@ -20,8 +20,8 @@
 # SCP against storescp), tls (bench/tls.py, the same over DICOM-TLS
 # against storescp +tls, and new TLS connections per second), codec
 # (bench/codec.py, codec/ through tests/tools/codec_tool encoding a CT and
-# a colour ultrasound series against opj_compress, ojph_compress, DCMTK,
-# GDCM and Orthanc's ingest transcoding), then ingest
+# a colour ultrasound series against opj_compress, grk_compress,
+# ojph_compress, DCMTK, GDCM and Orthanc's ingest transcoding), then ingest
 # (bench/ingest.py, the gateway `siren serve -c examples/siren.conf` end to
 # end into a real Orthanc, against storescu straight to Orthanc over
 # DICOM-TLS and to storescp +tls; and the gateway's peak memory).

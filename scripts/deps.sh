@@ -12,7 +12,7 @@ set -eu
 build="cmake make gcc g++ pkg-config zlib1g-dev libdcmtk-dev libssl-dev libmicrohttpd-dev libcurl4-openssl-dev libjpeg62-turbo-dev libcharls-dev libopenjp2-7-dev libopenjph-dev"
 test_extra="libcmocka-dev clang libclang-rt-14-dev dcmtk python3 python3-pydicom python3-numpy orthanc curl openssl testssl.sh rsyslog rsyslog-openssl python3-yaml libgdcm-tools libopenjp2-tools openjph-tools python3-pil orthanc-gdcm"
 demo_extra="dcmtk python3-pydicom openssl orthanc curl"
-bench_extra="dcmtk libgdcm-tools python3 python3-pydicom python3-numpy openssl orthanc orthanc-gdcm curl libopenjp2-tools openjph-tools"
+bench_extra="dcmtk libgdcm-tools python3 python3-pydicom python3-numpy openssl orthanc orthanc-gdcm curl libopenjp2-tools openjph-tools grokj2k-tools"
 fuzz_extra="clang libclang-rt-14-dev python3-pydicom"
 
 case "${1:-}" in
