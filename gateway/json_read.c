@@ -39,69 +39,119 @@ static void skip_space(reader *r)
         r->p++;
 }
 
-static void put_utf8(reader *r, uint32_t cp)
+/* ---- JSON text (json_read.h) ---- */
+
+size_t gw_json_utf8(uint32_t cp, unsigned char out[4])
 {
-    unsigned char *o = (unsigned char *)r->out;
     if (cp < 0x80) {
-        *o++ = (unsigned char)cp;
-    } else if (cp < 0x800) {
-        *o++ = (unsigned char)(0xC0 | cp >> 6);
-        *o++ = (unsigned char)(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-        *o++ = (unsigned char)(0xE0 | cp >> 12);
-        *o++ = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
-        *o++ = (unsigned char)(0x80 | (cp & 0x3F));
-    } else {
-        *o++ = (unsigned char)(0xF0 | cp >> 18);
-        *o++ = (unsigned char)(0x80 | ((cp >> 12) & 0x3F));
-        *o++ = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
-        *o++ = (unsigned char)(0x80 | (cp & 0x3F));
+        out[0] = (unsigned char)cp;
+        return 1;
     }
-    r->out = (char *)o;
+    if (cp < 0x800) {
+        out[0] = (unsigned char)(0xC0 | cp >> 6);
+        out[1] = (unsigned char)(0x80 | (cp & 0x3F));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        out[0] = (unsigned char)(0xE0 | cp >> 12);
+        out[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+        out[2] = (unsigned char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    out[0] = (unsigned char)(0xF0 | cp >> 18);
+    out[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3F));
+    out[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+    out[3] = (unsigned char)(0x80 | (cp & 0x3F));
+    return 4;
 }
 
-/* Four hex digits after "\u"; -1 if they are not there. */
-static long hex4(reader *r)
+/* Four hex digits at *at into *value; false, *at unmoved, if they are not
+ * there. */
+static bool hex4(const unsigned char **at, const unsigned char *end,
+                 uint32_t *value)
 {
-    if (r->end - r->p < 4)
-        return -1;
-    long value = 0;
+    if (end - *at < 4)
+        return false;
+    uint32_t v = 0;
     for (int i = 0; i < 4; i++) {
-        unsigned char c = r->p[i];
+        unsigned char c = (*at)[i];
         int digit = c >= '0' && c <= '9'   ? c - '0'
                     : c >= 'a' && c <= 'f' ? c - 'a' + 10
                     : c >= 'A' && c <= 'F' ? c - 'A' + 10
                                            : -1;
         if (digit < 0)
-            return -1;
-        value = value * 16 + digit;
+            return false;
+        v = v * 16 + (uint32_t)digit;
     }
-    r->p += 4;
-    return value;
+    *at += 4;
+    *value = v;
+    return true;
 }
 
-/* After "\u": a code point, a surrogate pair, or U+FFFD for a lone
- * surrogate and for U+0000. At most 6 bytes in, 3 out, or 12 in, 4 out. */
+bool gw_json_unicode_escape(const unsigned char **at,
+                            const unsigned char *end, uint32_t *cp)
+{
+    if (!hex4(at, end, cp))
+        return false;
+    if (*cp < 0xD800 || *cp > 0xDFFF)
+        return true;
+    const unsigned char *low_at = *at + 2;
+    uint32_t low;
+    if (*cp <= 0xDBFF && end - *at >= 6 && (*at)[0] == '\\' &&
+        (*at)[1] == 'u' && hex4(&low_at, end, &low) && low >= 0xDC00 &&
+        low <= 0xDFFF) {
+        *cp = 0x10000 + ((*cp - 0xD800) << 10) + (low - 0xDC00);
+        *at = low_at;
+    } else {
+        *cp = 0xFFFD; /* a lone surrogate; what follows stands alone */
+    }
+    return true;
+}
+
+static bool digits(const unsigned char **at, const unsigned char *end)
+{
+    const unsigned char *start = *at;
+    while (*at < end && **at >= '0' && **at <= '9')
+        (*at)++;
+    return *at > start;
+}
+
+static bool next_is(const unsigned char **at, const unsigned char *end,
+                    char c)
+{
+    if (*at == end || **at != (unsigned char)c)
+        return false;
+    (*at)++;
+    return true;
+}
+
+const char *gw_json_number(const unsigned char **at,
+                           const unsigned char *end)
+{
+    next_is(at, end, '-');
+    if (!next_is(at, end, '0') && !digits(at, end))
+        return "not a value";
+    if (next_is(at, end, '.') && !digits(at, end))
+        return "a digit must follow '.'";
+    if (next_is(at, end, 'e') || next_is(at, end, 'E')) {
+        if (!next_is(at, end, '+'))
+            next_is(at, end, '-');
+        if (!digits(at, end))
+            return "a digit must follow the exponent";
+    }
+    return NULL;
+}
+
+/* ---- flat objects ---- */
+
+/* After "\u": the code point into r->out, U+0000 as U+FFFD so that no
+ * value hides a NUL. At most 6 bytes in, 3 out, or 12 in, 4 out. */
 static int unicode_escape(reader *r)
 {
-    long unit = hex4(r);
-    if (unit < 0)
+    uint32_t cp;
+    if (!gw_json_unicode_escape(&r->p, r->end, &cp))
         return fail(r, "\\u needs four hex digits");
-    uint32_t cp = (uint32_t)unit;
-    if (unit >= 0xD800 && unit <= 0xDBFF && r->end - r->p >= 6 &&
-        r->p[0] == '\\' && r->p[1] == 'u') {
-        const unsigned char *save = r->p;
-        r->p += 2;
-        long low = hex4(r);
-        if (low >= 0xDC00 && low <= 0xDFFF)
-            cp = 0x10000 + (((uint32_t)unit - 0xD800) << 10) +
-                 ((uint32_t)low - 0xDC00);
-        else
-            r->p = save; /* the next escape stands on its own */
-    }
-    if (cp == 0 || (cp >= 0xD800 && cp <= 0xDFFF))
-        cp = 0xFFFD;
-    put_utf8(r, cp);
+    r->out += gw_json_utf8(cp ? cp : 0xFFFD, (unsigned char *)r->out);
     return 0;
 }
 
@@ -150,40 +200,13 @@ static int read_string(reader *r, const char **text)
     return 0;
 }
 
-static bool is_digit(const reader *r)
-{
-    return r->p < r->end && *r->p >= '0' && *r->p <= '9';
-}
-
 /* A number as RFC 8259 writes it; its text is copied. */
 static int read_number(reader *r, const char **text)
 {
     const unsigned char *start = r->p;
-    if (r->p < r->end && *r->p == '-')
-        r->p++;
-    if (!is_digit(r))
-        return fail(r, "not a value");
-    if (*r->p == '0')
-        r->p++;
-    else
-        while (is_digit(r))
-            r->p++;
-    if (r->p < r->end && *r->p == '.') {
-        r->p++;
-        if (!is_digit(r))
-            return fail(r, "a digit must follow '.'");
-        while (is_digit(r))
-            r->p++;
-    }
-    if (r->p < r->end && (*r->p == 'e' || *r->p == 'E')) {
-        r->p++;
-        if (r->p < r->end && (*r->p == '+' || *r->p == '-'))
-            r->p++;
-        if (!is_digit(r))
-            return fail(r, "a digit must follow the exponent");
-        while (is_digit(r))
-            r->p++;
-    }
+    const char *why = gw_json_number(&r->p, r->end);
+    if (why)
+        return fail(r, "%s", why);
     size_t len = (size_t)(r->p - start);
     *text = r->out;
     memcpy(r->out, start, len);
@@ -235,7 +258,7 @@ static int read_object(reader *r, gw_json_flat *o)
         r->p++;
     } else {
         for (;;) {
-            const char *key, *value;
+            const char *key = NULL, *value = NULL;
             skip_space(r);
             if (read_string(r, &key) < 0)
                 return -1;

@@ -1,11 +1,13 @@
 /* rest_answer.c - what Orthanc's answer to POST /instances means
  * (forward_transport.h): a small JSON reader that keeps four string
  * members of one object and checks the rest of the grammar while skipping
- * it (RFC 8259), and the table from HTTP status to outcome.
+ * it (RFC 8259; escapes and numbers read as json_read.h does), and the
+ * table from HTTP status to outcome.
  *
  * The body comes from the network: every read is checked against the
  * end, nesting is bounded, each kept value is cut to its field. */
 #include "forward_transport.h"
+#include "json_read.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -38,33 +40,12 @@ static void put_bytes(text *t, const unsigned char *bytes, size_t len)
 }
 
 /* Code point cp as UTF-8; control characters (C0, DEL, C1) as spaces. */
-static void put_code(text *t, unsigned cp)
+static void put_code(text *t, uint32_t cp)
 {
     unsigned char bytes[4];
-    size_t len;
-    if (cp < 0x20 || (cp >= 0x7F && cp < 0xA0)) {
-        bytes[0] = ' ';
-        len = 1;
-    } else if (cp < 0x80) {
-        bytes[0] = (unsigned char)cp;
-        len = 1;
-    } else if (cp < 0x800) {
-        bytes[0] = (unsigned char)(0xC0 | cp >> 6);
-        bytes[1] = (unsigned char)(0x80 | (cp & 0x3F));
-        len = 2;
-    } else if (cp < 0x10000) {
-        bytes[0] = (unsigned char)(0xE0 | cp >> 12);
-        bytes[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
-        bytes[2] = (unsigned char)(0x80 | (cp & 0x3F));
-        len = 3;
-    } else {
-        bytes[0] = (unsigned char)(0xF0 | cp >> 18);
-        bytes[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3F));
-        bytes[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
-        bytes[3] = (unsigned char)(0x80 | (cp & 0x3F));
-        len = 4;
-    }
-    put_bytes(t, bytes, len);
+    if (cp < 0x20 || (cp >= 0x7F && cp < 0xA0))
+        cp = ' ';
+    put_bytes(t, bytes, gw_json_utf8(cp, bytes));
 }
 
 static void skip_space(reader *r)
@@ -107,47 +88,6 @@ static size_t utf8_length(const unsigned char *p, size_t avail)
     return len;
 }
 
-static bool hex4(reader *r, unsigned *out)
-{
-    if (r->end - r->at < 4)
-        return false;
-    unsigned value = 0;
-    for (int i = 0; i < 4; i++) {
-        unsigned char c = *r->at++;
-        unsigned digit = c >= '0' && c <= '9'   ? (unsigned)(c - '0')
-                         : c >= 'a' && c <= 'f' ? (unsigned)(c - 'a' + 10)
-                         : c >= 'A' && c <= 'F' ? (unsigned)(c - 'A' + 10)
-                                                : 16;
-        if (digit == 16)
-            return false;
-        value = value * 16 + digit;
-    }
-    *out = value;
-    return true;
-}
-
-/* \uXXXX after the "\u": a surrogate pair makes one character, a lone
- * surrogate is U+FFFD. */
-static bool unicode_escape(reader *r, unsigned *cp)
-{
-    if (!hex4(r, cp))
-        return false;
-    if (*cp < 0xD800 || *cp > 0xDFFF)
-        return true;
-    unsigned low;
-    if (*cp <= 0xDBFF && r->end - r->at >= 6 && r->at[0] == '\\' &&
-        r->at[1] == 'u') {
-        reader ahead = {r->at + 2, r->end};
-        if (hex4(&ahead, &low) && low >= 0xDC00 && low <= 0xDFFF) {
-            *cp = 0x10000 + ((*cp - 0xD800) << 10) + (low - 0xDC00);
-            r->at = ahead.at;
-            return true;
-        }
-    }
-    *cp = 0xFFFD;
-    return true;
-}
-
 static bool escape(reader *r, text *t)
 {
     if (r->at == r->end)
@@ -159,8 +99,8 @@ static bool escape(reader *r, text *t)
         put_code(t, (unsigned char)to[known - from]);
         return true;
     }
-    unsigned cp;
-    if (c != 'u' || !unicode_escape(r, &cp))
+    uint32_t cp;
+    if (c != 'u' || !gw_json_unicode_escape(&r->at, r->end, &cp))
         return false;
     put_code(t, cp);
     return true;
@@ -197,30 +137,6 @@ static bool string(reader *r, text *t)
         }
     }
     return false;
-}
-
-static bool digits(reader *r)
-{
-    const unsigned char *start = r->at;
-    while (r->at < r->end && *r->at >= '0' && *r->at <= '9')
-        r->at++;
-    return r->at > start;
-}
-
-static bool number(reader *r)
-{
-    take(r, '-');
-    if (!take(r, '0') && !digits(r))
-        return false;
-    if (take(r, '.') && !digits(r))
-        return false;
-    if (take(r, 'e') || take(r, 'E')) {
-        if (!take(r, '+'))
-            take(r, '-');
-        if (!digits(r))
-            return false;
-    }
-    return true;
 }
 
 static bool value(reader *r, int depth);
@@ -304,7 +220,7 @@ static bool value(reader *r, int depth)
     case 'n':
         return take_word(r, "null");
     default:
-        return number(r);
+        return gw_json_number(&r->at, r->end) == NULL;
     }
 }
 
