@@ -711,9 +711,7 @@ typedef struct serve_options {
     const char *sites[MAX_SITES];
     size_t site_count;
     const char *cert, *key, *sites_ca, *profile;
-    int max_associations, timeout_s, idle_timeout_s, artim_timeout_s;
-    int max_handshakes, handshake_timeout_s;
-    uint32_t max_pdu;
+    gw_listen_limits limits;
 } serve_options;
 
 /* Appends value to a list option; false when the list is full. */
@@ -728,6 +726,17 @@ static bool add_to(const char **list, size_t *count, size_t max,
 
 static int parse_option(serve_options *o, const char *opt, const char *value)
 {
+    /* --max-associations, --timeout, --max-pdu, ...: the limits block's
+     * settings, with the configuration file's bounds */
+    char why[128];
+    int limit = strncmp(opt, "--", 2) == 0
+                    ? gw_listen_limits_set(&o->limits, opt + 2, value, why,
+                                           sizeof why)
+                    : 0;
+    if (limit < 0)
+        fprintf(stderr, "siren serve: %s: %s\n", opt, why);
+    if (limit != 0)
+        return limit > 0 ? 0 : -1;
     bool ok = true;
     if (strcmp(opt, "--dir") == 0) o->dir = value;
     else if (strcmp(opt, "--port") == 0) o->port = value;
@@ -748,18 +757,6 @@ static int parse_option(serve_options *o, const char *opt, const char *value)
         ok = add_to(o->pins, &o->pin_count, TLS_MAX_PINS, value);
     else if (strcmp(opt, "--site") == 0)
         ok = add_to(o->sites, &o->site_count, MAX_SITES, value);
-    else if (strcmp(opt, "--max-associations") == 0)
-        o->max_associations = atoi(value);
-    else if (strcmp(opt, "--max-handshakes") == 0)
-        o->max_handshakes = atoi(value);
-    else if (strcmp(opt, "--handshake-timeout") == 0)
-        o->handshake_timeout_s = atoi(value);
-    else if (strcmp(opt, "--max-pdu") == 0)
-        o->max_pdu = (uint32_t)strtoul(value, NULL, 10);
-    else if (strcmp(opt, "--timeout") == 0) o->timeout_s = atoi(value);
-    else if (strcmp(opt, "--idle-timeout") == 0) o->idle_timeout_s = atoi(value);
-    else if (strcmp(opt, "--artim-timeout") == 0)
-        o->artim_timeout_s = atoi(value);
     else {
         fprintf(stderr, "unknown option '%s'\n\n%s", opt, serve_help);
         return -1;
@@ -771,11 +768,8 @@ static int parse_option(serve_options *o, const char *opt, const char *value)
 
 static int parse_serve_options(int argc, char **argv, serve_options *o)
 {
-    *o = (serve_options){.aet = "SIREN", .max_associations = 32,
-                         .timeout_s = 60, .idle_timeout_s = 300,
-                         .artim_timeout_s = 30, .max_handshakes = 16,
-                         .handshake_timeout_s = 10, .profile = "bcp195",
-                         .max_pdu = DCM_DEFAULT_MAX_PDU_BYTES};
+    *o = (serve_options){.aet = "SIREN", .profile = "bcp195"};
+    gw_listen_limits_default(&o->limits);
     /* Every option takes one value: step over option and value together. */
     for (int i = 1; i < argc; i += 2) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
@@ -801,12 +795,6 @@ static int parse_serve_options(int argc, char **argv, serve_options *o)
             ? "DICOM-TLS needs at least one --site"
         : tls_profile_parse(o->profile) < 0
             ? "--tls-profile is bcp195, modified-bcp195 or tls13"
-        : o->max_associations < 1 || o->timeout_s < 1 ||
-                  o->idle_timeout_s < 1 || o->artim_timeout_s < 1 ||
-                  o->max_handshakes < 1 || o->handshake_timeout_s < 1
-            ? "counts and timeouts are positive"
-        : o->max_pdu < 4096 || o->max_pdu > (16u << 20)
-            ? "--max-pdu is 4096..16777216"
         : strlen(o->aet) > DCM_AE_TITLE_MAX ? "--aet has at most 16 characters"
                                             : NULL;
     if (problem) {
@@ -861,13 +849,7 @@ static gw_sites *table_from_options(const serve_options *o)
     if (!t)
         return NULL;
     snprintf(t->aet, sizeof t->aet, "%s", o->aet);
-    t->limits.max_pdu_bytes = o->max_pdu;
-    t->limits.dimse_timeout_ms = o->timeout_s * 1000;
-    t->limits.idle_timeout_ms = o->idle_timeout_s * 1000;
-    t->limits.artim_timeout_ms = o->artim_timeout_s * 1000;
-    t->max_associations = o->max_associations;
-    t->max_handshakes = o->max_handshakes;
-    t->handshake_timeout_ms = o->handshake_timeout_s * 1000;
+    gw_sites_set_limits(t, &o->limits);
     for (size_t i = 0; i < o->allowed_count; i++)
         snprintf(t->plain_calling[i], sizeof t->plain_calling[i], "%s",
                  o->allowed[i]);
@@ -962,11 +944,7 @@ static void options_from_config(const gw_config *c, serve_options *o)
         .port = c->plain_port[0] ? c->plain_port : NULL,
         .tls_port = c->tls_port[0] ? c->tls_port : NULL,
         .cert = c->tls_cert, .key = c->tls_key, .sites_ca = c->sites_ca,
-        .profile = c->tls_profile, .max_associations = c->max_associations,
-        .timeout_s = c->timeout_s, .idle_timeout_s = c->idle_timeout_s,
-        .artim_timeout_s = c->artim_timeout_s,
-        .max_handshakes = c->max_handshakes,
-        .handshake_timeout_s = c->handshake_timeout_s, .max_pdu = c->max_pdu};
+        .profile = c->tls_profile, .limits = c->limits};
 }
 
 /* The current policy of the site an instance came from (site_name NULL:
@@ -1331,7 +1309,7 @@ int gw_cmd_serve(int argc, char **argv)
                  dcm_tcp_local_port(plain_fd));
     gw_log(GW_LOG_INFO, "serve.listening", "%saet=%s dir=%s "
            "max_associations=%d%s%s", ports, o.aet, o.dir,
-           o.max_associations, tls_fd >= 0 ? " tls_profile=" : "",
+           o.limits.max_associations, tls_fd >= 0 ? " tls_profile=" : "",
            tls_fd >= 0 ? o.profile : "");
     time_t last_measure = 0;
     while (!stop_requested) {

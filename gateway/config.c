@@ -39,6 +39,7 @@ typedef struct setting {
 } setting;
 
 #define C(field) offsetof(gw_config, field), sizeof(((gw_config *)0)->field)
+#define L(field) C(limits.field)
 #define S(field) offsetof(gw_site_config, field), \
                  sizeof(((gw_site_config *)0)->field)
 #define LIST(field, count) offsetof(gw_config, field), \
@@ -62,8 +63,8 @@ static const setting settings[] = {
     {"tls", "crl", T_PATH, LIST(crls, crl_count)},
     {"tls", "pin", T_STRING, LIST(pins, pin_count)},
     {"tls", "profile", T_STRING, C(tls_profile), 0, 0, 0, 1},
-    {"tls", "max-handshakes", T_INT, C(max_handshakes), 1, 4096, 0, 1},
-    {"tls", "handshake-timeout", T_INT, C(handshake_timeout_s), 1, 600, 0, 1},
+    {"tls", "max-handshakes", T_INT, L(max_handshakes), 1, 4096, 0, 1},
+    {"tls", "handshake-timeout", T_INT, L(handshake_timeout_s), 1, 600, 0, 1},
 
     {"site", "certificate", T_STRING, S(match), 0, 0, 0, 1},
     {"site", "aet", T_AET, offsetof(gw_site_config, aets),
@@ -102,11 +103,11 @@ static const setting settings[] = {
     {"metrics", "port", T_PORT, C(metrics_port), 0, 0, 0, 1},
     {"metrics", "bind", T_STRING, C(metrics_bind), 0, 0, 0, 1},
 
-    {"limits", "max-associations", T_INT, C(max_associations), 1, 4096, 0, 1},
-    {"limits", "timeout", T_INT, C(timeout_s), 1, 3600, 0, 1},
-    {"limits", "idle-timeout", T_INT, C(idle_timeout_s), 1, 86400, 0, 1},
-    {"limits", "artim-timeout", T_INT, C(artim_timeout_s), 1, 600, 0, 1},
-    {"limits", "max-pdu", T_INT, C(max_pdu), 4096, 16 << 20, 0, 1},
+    {"limits", "max-associations", T_INT, L(max_associations), 1, 4096, 0, 1},
+    {"limits", "timeout", T_INT, L(timeout_s), 1, 3600, 0, 1},
+    {"limits", "idle-timeout", T_INT, L(idle_timeout_s), 1, 86400, 0, 1},
+    {"limits", "artim-timeout", T_INT, L(artim_timeout_s), 1, 600, 0, 1},
+    {"limits", "max-pdu", T_INT, L(max_pdu), 4096, 16 << 20, 0, 1},
 };
 
 static const char *const blocks[] = {"tls", "site", "plain", "archive",
@@ -143,6 +144,17 @@ static bool parse_long(const char *text, long *out)
     errno = 0;
     *out = strtol(text, &end, 10);
     return *text && !*end && errno == 0;
+}
+
+/* The T_INT setting s's value in text; false, with its bounds in bounds,
+ * when text is not a whole number within them. */
+static bool read_int(const setting *s, const char *text, long *number,
+                     char *bounds, size_t size)
+{
+    if (parse_long(text, number) && *number >= s->min && *number <= s->max)
+        return true;
+    snprintf(bounds, size, "a whole number, %ld to %ld", s->min, s->max);
+    return false;
 }
 
 /* "20 GiB", "512MiB", "0": bytes. */
@@ -212,17 +224,14 @@ static int store(const setting *s, const pol_conf_node *n, char *base,
             return fail_at(d, n, v->line, v->column, "0 to 65535",
                            "not a port");
         break;
-    case T_INT:
-        if (!parse_long(v->text, &number) || number < s->min ||
-            number > s->max) {
-            char bounds[64];
-            snprintf(bounds, sizeof bounds, "a whole number, %ld to %ld",
-                     s->min, s->max);
+    case T_INT: {
+        char bounds[64];
+        if (!read_int(s, v->text, &number, bounds, sizeof bounds))
             return fail_at(d, n, v->line, v->column, bounds,
                            "out of bounds");
-        }
         *(int *)slot = (int)number; /* int or uint32_t: same bytes */
         return 0;
+    }
     case T_BOOL: {
         bool on = !strcmp(v->text, "on") || !strcmp(v->text, "yes") ||
                   !strcmp(v->text, "true");
@@ -339,6 +348,33 @@ static int read_site(const pol_conf_node *n, gw_config *c, pol_diags *d)
     return 0;
 }
 
+void gw_listen_limits_default(gw_listen_limits *l)
+{
+    *l = (gw_listen_limits){.max_associations = 32, .timeout_s = 60,
+                            .idle_timeout_s = 300, .artim_timeout_s = 30,
+                            .max_pdu = DCM_DEFAULT_MAX_PDU_BYTES,
+                            .max_handshakes = 16, .handshake_timeout_s = 10};
+}
+
+int gw_listen_limits_set(gw_listen_limits *l, const char *name,
+                         const char *text, char *why, size_t why_size)
+{
+    const size_t first = offsetof(gw_config, limits);
+    for (size_t i = 0; i < sizeof settings / sizeof *settings; i++) {
+        const setting *s = &settings[i];
+        if (s->offset < first || s->offset >= first + sizeof *l ||
+            strcmp(s->name, name) != 0)
+            continue;
+        long number;
+        if (!read_int(s, text, &number, why, why_size))
+            return -1;
+        /* every limit is an int or a uint32_t: the same bytes */
+        *(int *)((char *)l + (s->offset - first)) = (int)number;
+        return 1;
+    }
+    return 0;
+}
+
 static void set_defaults(gw_config *c, const char *path)
 {
     memset(c, 0, sizeof *c);
@@ -346,15 +382,9 @@ static void set_defaults(gw_config *c, const char *path)
     snprintf(c->aet, sizeof c->aet, "SIREN");
     pol_resolve_path(path, "spool", c->spool, sizeof c->spool);
     snprintf(c->tls_profile, sizeof c->tls_profile, "bcp195");
-    c->max_handshakes = 16;
-    c->handshake_timeout_s = 10;
     c->archive_connections = 2;
     c->archive_timeout_s = 30;
-    c->max_associations = 32;
-    c->timeout_s = 60;
-    c->idle_timeout_s = 300;
-    c->artim_timeout_s = 30;
-    c->max_pdu = DCM_DEFAULT_MAX_PDU_BYTES;
+    gw_listen_limits_default(&c->limits);
 }
 
 /* What the file as a whole must say. */

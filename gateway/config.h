@@ -37,6 +37,20 @@ typedef struct gw_site_config {
     unsigned line;
 } gw_site_config;
 
+/* The limits of the DICOM listeners, from the configuration file's
+ * "limits" block and "tls" max-handshakes/handshake-timeout, or from
+ * `serve --dir`'s options of the same names; one table of bounds in
+ * config.c serves both. */
+typedef struct gw_listen_limits {
+    int max_associations;     /* at once, both listeners */
+    int timeout_s;            /* DIMSE: a message's parts */
+    int idle_timeout_s;       /* between messages */
+    int artim_timeout_s;      /* association set-up and release */
+    uint32_t max_pdu;         /* the largest PDU we receive */
+    int max_handshakes;       /* TLS handshakes at once */
+    int handshake_timeout_s;
+} gw_listen_limits;
+
 typedef struct gw_config {
     gw_path file;             /* the configuration file read */
     gw_aet aet;               /* the called AE title we answer to */
@@ -54,7 +68,6 @@ typedef struct gw_config {
     char pins[GW_MAX_PINS][65];
     size_t pin_count;
     char tls_profile[32];
-    int max_handshakes, handshake_timeout_s;
     gw_site_config sites[GW_MAX_SITES];
     size_t site_count;
 
@@ -87,15 +100,22 @@ typedef struct gw_config {
     char metrics_port[16];    /* HTTP /metrics, /healthz; "" none */
     char metrics_bind[64];    /* an IPv4 address; "" = 127.0.0.1 */
 
-    /* Limits of the DICOM listeners. */
-    int max_associations, timeout_s, idle_timeout_s, artim_timeout_s;
-    uint32_t max_pdu;
+    gw_listen_limits limits;
 } gw_config;
 
 /* Reads and checks the configuration at path into c. Returns 0, or -1
  * after adding diagnostics (file:line:column) to diags. Policies are not
  * compiled here (see gw_config_check_policies). */
 int gw_config_load(const char *path, gw_config *c, pol_diags *diags);
+
+/* The limits' defaults (those of a configuration without them). */
+void gw_listen_limits_default(gw_listen_limits *l);
+/* Sets the limit named name ("max-pdu", "timeout", "handshake-timeout",
+ * ...: the setting's name in the file) from text, within the file's
+ * bounds. Returns 1 when set, 0 when no limit has that name, -1 (why
+ * filled: the bounds) when text is not a whole number within them. */
+int gw_listen_limits_set(gw_listen_limits *l, const char *name,
+                         const char *text, char *why, size_t why_size);
 
 /* The settings that differ between the running configuration and a
  * fresh read of it but take effect only at a restart (listener ports and

@@ -143,17 +143,15 @@ static int load_tls(gw_sites *t, const gw_config *c, dcm_error *err)
     return t->tls ? 0 : -1;
 }
 
-static void load_limits(gw_sites *t, const gw_config *c)
+void gw_sites_set_limits(gw_sites *t, const gw_listen_limits *l)
 {
-    memcpy(t->aet, c->aet, sizeof t->aet);
-    t->limits.max_pdu_bytes = c->max_pdu;
-    t->limits.dimse_timeout_ms = c->timeout_s * 1000;
-    t->limits.idle_timeout_ms = c->idle_timeout_s * 1000;
-    t->limits.artim_timeout_ms = c->artim_timeout_s * 1000;
-    t->max_associations = c->max_associations;
-    t->max_handshakes = c->max_handshakes;
-    t->handshake_timeout_ms = c->handshake_timeout_s * 1000;
-    t->spool_quota = c->spool_quota;
+    t->limits.max_pdu_bytes = l->max_pdu;
+    t->limits.dimse_timeout_ms = l->timeout_s * 1000;
+    t->limits.idle_timeout_ms = l->idle_timeout_s * 1000;
+    t->limits.artim_timeout_ms = l->artim_timeout_s * 1000;
+    t->max_associations = l->max_associations;
+    t->max_handshakes = l->max_handshakes;
+    t->handshake_timeout_ms = l->handshake_timeout_s * 1000;
 }
 
 gw_sites *gw_sites_load(const gw_config *c, dcm_error *err)
@@ -163,7 +161,9 @@ gw_sites *gw_sites_load(const gw_config *c, dcm_error *err)
         dcm_fail(err, DCM_E_NOMEM, -1, "out of memory");
         return NULL;
     }
-    load_limits(t, c);
+    memcpy(t->aet, c->aet, sizeof t->aet);
+    gw_sites_set_limits(t, &c->limits);
+    t->spool_quota = c->spool_quota;
     int rc = 0;
     for (size_t i = 0; i < c->site_count && rc == 0; i++, t->count++)
         rc = load_site(&t->sites[i], &c->sites[i], err);

@@ -65,6 +65,8 @@ pol_policy *gw_policy_load(const char *path, bool with_warnings,
 /* An empty table (one reference) for the caller to fill; the limits are
  * dcm_net_limits_default's. NULL when out of memory. */
 gw_sites *gw_sites_new(void);
+/* The limits of t's new associations (and its handshakes) from l. */
+void gw_sites_set_limits(gw_sites *t, const gw_listen_limits *l);
 
 /* The table the configuration c describes: its policies compiled (with
  * the de-identification engine's checks; diagnostics and policy.loaded
