@@ -191,6 +191,8 @@ static bool parse_bytes(const pol_conf_node *n, uint64_t *out)
 static int store(const setting *s, const pol_conf_node *n, char *base,
                  pol_diags *d)
 {
+    if (n->arg_count == 0) /* a setting's name alone on its line */
+        return fail_node(d, n, "one value per setting", "no value");
     if (s->type == T_BYTES)
         return parse_bytes(n, (uint64_t *)(base + s->offset))
                    ? 0
@@ -198,8 +200,7 @@ static int store(const setting *s, const pol_conf_node *n, char *base,
                              "a number and B, KiB, MiB, GiB or TiB",
                              "not a size");
     if (n->arg_count != 1)
-        return fail_node(d, n, "one value per setting",
-                         n->arg_count ? "too many values" : "no value");
+        return fail_node(d, n, "one value per setting", "too many values");
     const pol_conf_value *v = &n->args[0];
     size_t *count = s->max_count > 1 ? (size_t *)(base + s->count_offset)
                                      : NULL;

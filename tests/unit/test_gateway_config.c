@@ -180,6 +180,26 @@ static void the_file_names_the_value_out_of_bounds(void **state)
     pol_diags_free(&diags);
 }
 
+/* A setting's name alone on its line, of every kind of value (a size
+ * read past the values it did not have before: found by fuzz_config). */
+static void a_setting_without_a_value_is_an_error(void **state)
+{
+    (void)state;
+    static const char *const names[] = {"spool-quota", "processors",
+                                        "aet", "spool"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        static gw_config c;
+        pol_diags diags = {0};
+        char text[1024];
+        snprintf(text, sizeof text, "%s%s\n", minimal, names[i]);
+        assert_int_equal(load(text, &c, &diags), -1);
+        assert_int_equal(diags.errors, 1);
+        assert_int_equal(diags.items[0].line, 10);
+        assert_string_equal(diags.items[0].message, "no value");
+        pol_diags_free(&diags);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -189,6 +209,7 @@ int main(void)
         cmocka_unit_test(knows_only_the_limits),
         cmocka_unit_test(the_file_fills_the_same_limits),
         cmocka_unit_test(the_file_names_the_value_out_of_bounds),
+        cmocka_unit_test(a_setting_without_a_value_is_an_error),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
