@@ -13,18 +13,27 @@
   - the gateway stage has a HEALTHCHECK asking /healthz and its
     ENTRYPOINT runs `siren serve -c /etc/siren/siren.conf` (exec form).
   - .dockerignore at the top keeps build trees, keys and .git out of
-    the build context.
+    the build context;
+  - with --siren PROGRAM (a siren built on this Debian 12 machine, as the
+    build stage builds it), the gateway stage's apt-get install list
+    brings every shared library the program links: each library `ldd`
+    resolves belongs (`dpkg -S`) to a listed package, to one they depend
+    on, or to the slim base (the required packages and apt). The image's
+    own `ldd` check would stop `docker build` on a missing one; this
+    finds it where there is no Docker engine.
 
-Usage: dockerfile_lint.py [DOCKERFILE [WORK]] (default: stacks/Dockerfile
-of the repository this script is in). With WORK, the lint first proves
-itself on copies of the Dockerfile with one fault each (a moving or
-unpinned base, root, a baked password, a copied key, no health check,
-another entry point), written there. Exit status 0 clean, 1 findings.
+Usage: dockerfile_lint.py [--siren PROGRAM] [DOCKERFILE [WORK]] (default:
+stacks/Dockerfile of the repository this script is in). With WORK, the
+lint first proves itself on copies of the Dockerfile with one fault each
+(a moving or unpinned base, root, a baked password, a copied key, no
+health check, another entry point and, with --siren, a runtime library
+left out), written there. Exit status 0 clean, 1 findings.
 """
 
 import json
 import os
 import re
+import subprocess
 import sys
 
 import stackfiles
@@ -110,7 +119,107 @@ def check_context(findings, dockerfile):
             findings.append(f".dockerignore: does not leave out {pattern}")
 
 
-def lint(dockerfile):
+def installed_packages(stage):
+    """The packages the stage's `apt-get install` lines name."""
+    names = []
+    for keyword, rest in stage.instructions:
+        if keyword != "RUN":
+            continue
+        for command in rest.split("&&"):
+            words = command.split()
+            if "apt-get" in words and "install" in words:
+                after = words[words.index("install") + 1:]
+                names += [w for w in after if not w.startswith("-")]
+    return names
+
+
+_PACKAGES = {}
+
+
+def packages_here():
+    """{installed package: (its dependencies, whether debian:12-slim holds
+    it: required or essential)}, read once with one dpkg-query."""
+    if not _PACKAGES:
+        listing = subprocess.run(
+            ["dpkg-query", "-W", "-f",
+             "${Package}\t${Essential}\t${Priority}\t${Depends}, "
+             "${Pre-Depends}\n"],
+            capture_output=True, text=True, check=True).stdout
+        for line in listing.splitlines():
+            name, essential, priority, depends = line.split("\t")
+            needs = [clause.strip().split(" ")[0].split(":")[0]
+                     for clause in re.split(r"[,|]", depends)]
+            _PACKAGES[name] = ([n for n in needs if n],
+                               essential == "yes" or priority == "required")
+    return _PACKAGES
+
+
+def with_dependencies(packages):
+    """packages and everything they depend on, as installed here (every
+    alternative of an "a | b" dependency counts)."""
+    known = packages_here()
+    seen, todo = set(), list(packages)
+    while todo:
+        package = todo.pop()
+        if package in seen:
+            continue
+        seen.add(package)
+        todo += known.get(package, ([], False))[0]
+    return seen
+
+
+def slim_base():
+    """What debian:12-slim holds: the required packages and apt."""
+    return [name for name, (_, base) in packages_here().items() if base] + \
+        ["apt"]
+
+
+def owners_of(paths):
+    """{path: installed package holding it} for those paths dpkg knows
+    (under merged /usr it knows one of /lib/... and /usr/lib/...)."""
+    spellings = {}
+    for path in paths:
+        for p in {path, os.path.realpath(path)}:
+            for q in (p, p[4:] if p.startswith("/usr/") else "/usr" + p):
+                spellings[q] = path
+    result = subprocess.run(["dpkg", "-S"] + sorted(spellings),
+                            capture_output=True, text=True)
+    owners = {}
+    for line in result.stdout.splitlines():
+        package, _, where = line.partition(": ")
+        if where in spellings:
+            owners[spellings[where]] = package.split(":")[0]
+    return owners
+
+
+def linked_libraries(program):
+    """{library path: name} of what ldd resolves for program."""
+    out = subprocess.run(["ldd", program], capture_output=True, text=True,
+                         check=True).stdout
+    found = {}
+    for line in out.splitlines():
+        match = re.match(r"\s*(\S+) => (/\S+)", line)
+        if match:
+            found[match.group(2)] = match.group(1)
+    return found
+
+
+def check_runtime_libraries(findings, stage, program):
+    present = with_dependencies(installed_packages(stage) + slim_base())
+    libraries = linked_libraries(program)
+    owners = owners_of(libraries)
+    for path, name in sorted(libraries.items()):
+        owner = owners.get(path)
+        if owner is None:
+            findings.append(f"gateway stage: {name} ({path}) comes from no "
+                            "Debian package")
+        elif owner not in present:
+            findings.append(f"gateway stage: {name} is in package {owner}, "
+                            "which the runtime apt-get install list does "
+                            "not bring")
+
+
+def lint(dockerfile, program=None):
     findings = []
     with open(dockerfile) as stream:
         if "PRIVATE KEY-----" in stream.read():
@@ -138,6 +247,8 @@ def lint(dockerfile):
         if SECRET_NAME.search(name):
             findings.append(f"ARG {name}: a secret in the build")
     check_gateway(findings, stages[-1])
+    if program:
+        check_runtime_libraries(findings, stages[-1], program)
     check_context(findings, dockerfile)
     return findings
 
@@ -159,23 +270,27 @@ FAULTS = (
     ("another entry point", re.compile(r'"serve", "-c"'), '"serve", "--dir"',
      "ENTRYPOINT"),
 )
+# With --siren: a library the program links, left out of the runtime list.
+LIBRARY_FAULT = ("a runtime library left out",
+                 re.compile(r"(?<=\s)libcharls2 "), "", "libcharls")
 
 
-def self_test(dockerfile, work):
-    """The lint finds each fault of FAULTS in a copy of dockerfile;
-    returns what it missed."""
+def self_test(dockerfile, work, program=None):
+    """The lint finds each fault of FAULTS (and with program,
+    LIBRARY_FAULT) in a copy of dockerfile; returns what it missed."""
     with open(dockerfile) as stream:
         text = stream.read()
     missed = []
     os.makedirs(os.path.join(work, "stacks"), exist_ok=True)
     with open(os.path.join(work, ".dockerignore"), "w") as stream:
         stream.write("\n".join(IGNORED_IN_CONTEXT) + "\n")
-    for what, pattern, replacement, word in FAULTS:
+    faults = FAULTS + ((LIBRARY_FAULT,) if program else ())
+    for what, pattern, replacement, word in faults:
         faulty, count = pattern.subn(replacement, text)
         path = os.path.join(work, "stacks", "Dockerfile")
         with open(path, "w") as stream:
             stream.write(faulty)
-        findings = lint(path)
+        findings = lint(path, program)
         if count == 0 or not any(word.lower() in f.lower()
                                  for f in findings):
             missed.append(f"{what} (replaced {count}, findings {findings})")
@@ -184,21 +299,26 @@ def self_test(dockerfile, work):
 
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
-    dockerfile = sys.argv[1] if len(sys.argv) > 1 else \
+    argv = sys.argv[1:]
+    program = None
+    if argv[:1] == ["--siren"] and len(argv) >= 2:
+        program, argv = argv[1], argv[2:]
+    dockerfile = argv[0] if argv else \
         os.path.join(here, "..", "..", "stacks", "Dockerfile")
-    work = sys.argv[2] if len(sys.argv) > 2 else None
+    work = argv[1] if len(argv) > 1 else None
     if work:
-        for miss in self_test(dockerfile, work):
+        for miss in self_test(dockerfile, work, program):
             print(f"FAIL self-test: the lint missed {miss}")
             return 1
-    findings = lint(dockerfile)
+    findings = lint(dockerfile, program)
     for finding in findings:
         print(f"FAIL {dockerfile}: {finding}")
     if findings:
         print(f"dockerfile_lint: {len(findings)} finding(s)")
         return 1
     print(f"dockerfile_lint: {dockerfile}: pinned bases, non-root users, "
-          "no secrets, health check, entry point: clean")
+          "no secrets, health check, entry point"
+          f"{', runtime libraries' if program else ''}: clean")
     return 0
 
 
