@@ -23,7 +23,7 @@ static const struct command commands[] = {
     {"policy", gw_cmd_policy, "check a policy, explain what it does"},
     {"preview", gw_cmd_preview, "render a frame as PNG with the policy's redactions"},
     {"send", gw_cmd_send, "send DICOM files with C-STORE"},
-    {"serve", gw_cmd_serve, "receive C-STORE into a directory (DICOM-TLS, plain)"},
+    {"serve", gw_cmd_serve, "the gateway service (-c FILE), or a C-STORE SCP into a directory"},
     {"spool", gw_cmd_spool, "list, show, retry or purge what the spool holds"},
 };
 
@@ -34,7 +34,8 @@ static void usage(FILE *out)
             SIREN_VERSION);
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
-    fprintf(out, "\n'siren COMMAND --help' describes a command.\n");
+    fprintf(out, "\n'siren COMMAND --help' describes a command, "
+                 "'siren --version'\nprints the version.\n");
 }
 
 int main(int argc, char **argv)

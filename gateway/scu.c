@@ -47,6 +47,7 @@ const char gw_client_options_help[] =
     "\nDICOM-TLS:\n"
     "  --tls           use DICOM-TLS (the server certificate is verified)\n"
     "  --tls-ca FILE   CA bundle the server certificate must chain to\n"
+    "                  (required with --tls)\n"
     "  --tls-cert FILE our certificate (chain) and key, if the server asks\n"
     "  --tls-key FILE  (the key file must be mode 600 or stricter)\n"
     "  --tls-server-name NAME\n"
