@@ -128,11 +128,11 @@ static int expected_decoded(const syntax *s, const codec_image *stored,
 static const syntax *decodable(const char *ts_uid, dcm_error *err)
 {
     const syntax *s = find_syntax(ts_uid);
-    if (!s || !s->decode)
-        dcm_fail(err, DCM_E_UNSUPPORTED, -1,
-                 "no decoder for transfer syntax %.64s",
-                 ts_uid ? ts_uid : "(none)");
-    return s && s->decode ? s : NULL;
+    if (s && s->decode)
+        return s;
+    dcm_fail(err, DCM_E_UNSUPPORTED, -1,
+             "no decoder for transfer syntax %.64s", ts_uid ? ts_uid : "(none)");
+    return NULL;
 }
 
 /* One frame through decode, one of s's decoders. */

@@ -1058,7 +1058,6 @@ def scenario_requeue(checks, ctx):
 
 SCENARIOS = (("crash", scenario_crash), ("quota", scenario_quota),
              ("signals", scenario_signals), ("requeue", scenario_requeue))
-ON_REQUEST = ()
 
 
 def main():
@@ -1097,7 +1096,7 @@ def main():
                                         "basic.policy"),
            "count": args.count or (1000 if args.full else 300),
            "kills": args.kills}
-    try:
+    def body():
         checks.scenario = "setup"
         ctx["pki"] = pki = tls_orthanc.Pki(os.path.abspath(args.pki_script),
                                            work)
@@ -1115,37 +1114,21 @@ def main():
                           SIREN_PSEUDONYM_KEY=key,
                           SIREN_ARCHIVE_PORT=str(ctx["archive"].dicom_port),
                           SIREN_ARCHIVE_AET=tls_orthanc.ORTHANC_AET)
-        for name, scenario in SCENARIOS + ON_REQUEST:
-            if (args.only and name not in args.only) or \
-                    (not args.only and (name, scenario) in ON_REQUEST):
-                continue
-            checks.scenario = name
-            print(f"== {name}", flush=True)
-            scenario_started = time.monotonic()
-            try:
-                scenario(checks, ctx)
-            except Exception as error:
-                traceback.print_exc()
-                checks.fail(f"the scenario failed: {type(error).__name__}: "
-                            f"{error}")
-            checks.count("seconds", round(time.monotonic() -
-                                          scenario_started, 1))
+        tls_orthanc.run_scenarios(checks, ctx, SCENARIOS, args.only)
         checks.scenario = "teardown"
         ctx["archive"].stop()
-    except Exception as error:
-        traceback.print_exc()
-        checks.fail(f"the test failed: {type(error).__name__}: {error}")
-    finally:
-        processes.stop_all()
-    print(f"\n== summary (seed {seed})")
-    for what, number in checks.counts.items():
-        print(f"  {what}: {number}")
-    print(f"{'FAILED' if checks.failures else 'passed'}: "
-          f"{len(checks.failures)} failure(s) in "
-          f"{time.monotonic() - started:.0f} s")
-    for failure in checks.failures:
-        print(f"  {failure}")
-    return 1 if checks.failures else 0
+
+    def summary(seconds):
+        print(f"\n== summary (seed {seed})")
+        for what, number in checks.counts.items():
+            print(f"  {what}: {number}")
+        print(f"{'FAILED' if checks.failures else 'passed'}: "
+              f"{len(checks.failures)} failure(s) in {seconds:.0f} s")
+        for failure in checks.failures:
+            print(f"  {failure}")
+
+    return tls_orthanc.run_reported(checks, processes, started, body,
+                                    summary)
 
 
 if __name__ == "__main__":
