@@ -131,7 +131,8 @@ static const syntax *decodable(const char *ts_uid, dcm_error *err)
     if (s && s->decode)
         return s;
     dcm_fail(err, DCM_E_UNSUPPORTED, -1,
-             "no decoder for transfer syntax %.64s", ts_uid ? ts_uid : "(none)");
+             "no decoder for transfer syntax %.64s",
+             ts_uid ? ts_uid : "(none)");
     return NULL;
 }
 
