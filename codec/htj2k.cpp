@@ -24,6 +24,7 @@
 #include <cmath>
 #include <cstdarg>
 #include <cstdio>
+#include <cstring>
 #include <mutex>
 #include <new>
 #include <stdexcept>
@@ -123,22 +124,45 @@ void set_parameters(ojph::codestream &cs, const codec_image *image,
     cs.set_planar(false);
 }
 
+/* A row's samples, one plane per component: OpenJPH takes and gives one
+ * component's line at a time, and the frame's interleaved samples are
+ * split and joined a whole row at once (codec_pixels_get/put). */
+class row_planes {
+public:
+    explicit row_planes(const codec_image *image)
+        : columns_(image->columns), components_(image->samples_per_pixel),
+          samples_(columns_ * components_)
+    {
+        for (size_t c = 0; c < components_; c++)
+            planes_[c] = samples_.data() + c * columns_;
+    }
+    int32_t *const *planes() { return planes_; }
+    int32_t *plane(size_t c) { return planes_[c]; }
+    size_t bytes() const { return columns_ * sizeof(int32_t); }
+
+private:
+    size_t columns_, components_;
+    std::vector<int32_t> samples_;
+    int32_t *planes_[CODEC_MAX_COMPONENTS] = {};
+};
+
 void push_rows(ojph::codestream &cs, const codec_image *image,
                const uint8_t *frame)
 {
-    size_t components = image->samples_per_pixel;
+    row_planes row(image);
     ojph::ui32 next = 0;
     ojph::line_buf *line = cs.exchange(nullptr, next);
-    for (uint32_t y = 0; y < image->rows; y++)
-        for (size_t c = 0; c < components; c++) {
+    for (uint32_t y = 0; y < image->rows; y++) {
+        codec_pixels_get(image, frame, (size_t)y * image->columns,
+                         image->columns, row.planes());
+        for (size_t c = 0; c < image->samples_per_pixel; c++) {
             if (next != c)
                 throw std::runtime_error("OpenJPH asked for components out "
                                          "of order");
-            size_t first = (size_t)y * image->columns * components + c;
-            codec_samples_get(image, frame, first, components,
-                              image->columns, line->i32);
+            std::memcpy(line->i32, row.plane(c), row.bytes());
             line = cs.exchange(line, next);
         }
+    }
 }
 
 /* One codestream (throws on OpenJPH's errors). */
@@ -210,18 +234,19 @@ void check_header(ojph::param_siz siz, const codec_image *decoded)
 void pull_rows(ojph::codestream &cs, const codec_image *decoded,
                uint8_t *out)
 {
-    size_t components = decoded->samples_per_pixel;
-    for (uint32_t y = 0; y < decoded->rows; y++)
-        for (size_t c = 0; c < components; c++) {
+    row_planes row(decoded);
+    for (uint32_t y = 0; y < decoded->rows; y++) {
+        for (size_t c = 0; c < decoded->samples_per_pixel; c++) {
             ojph::ui32 next = 0;
             ojph::line_buf *line = cs.pull(next);
             if (next != c || line->size < decoded->columns)
                 throw std::runtime_error("OpenJPH gave components out of "
                                          "order");
-            size_t first = (size_t)y * decoded->columns * components + c;
-            codec_samples_put(decoded, out, first, components,
-                              decoded->columns, line->i32);
+            std::memcpy(row.plane(c), line->i32, row.bytes());
         }
+        codec_pixels_put(decoded, out, (size_t)y * decoded->columns,
+                         decoded->columns, row.planes());
+    }
 }
 
 } // namespace

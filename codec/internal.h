@@ -27,6 +27,9 @@ void codec_buf_release(codec_buf *buf);
 bool codec_mul_u64(uint64_t a, uint64_t b, uint64_t *out);
 bool codec_add_u64(uint64_t a, uint64_t b, uint64_t *out);
 
+/* Samples per pixel of a checked image: 1 (grey, palette) or 3 (colour). */
+#define CODEC_MAX_COMPONENTS 3
+
 /* Bytes of one sample (bits allocated 8, 16, 32 -> 1, 2, 4). */
 size_t codec_sample_bytes(const codec_image *image);
 /* Sample i of a frame (little endian, bits_allocated 8/16/32), reduced to
@@ -45,6 +48,16 @@ void codec_samples_get(const codec_image *image, const uint8_t *frame,
 void codec_samples_put(const codec_image *image, uint8_t *frame,
                        size_t first, size_t step, size_t count,
                        const int32_t *in);
+/* count pixels from pixel index first, their samples_per_pixel
+ * interleaved samples reduced as codec_samples_get does, into one plane
+ * per component (planes[c][i]: samples_per_pixel planes of count values,
+ * none overlapping the frame or another). */
+void codec_pixels_get(const codec_image *image, const uint8_t *frame,
+                      size_t first, size_t count, int32_t *const planes[]);
+/* The reverse, as codec_samples_put does. */
+void codec_pixels_put(const codec_image *image, uint8_t *frame,
+                      size_t first, size_t count,
+                      const int32_t *const planes[]);
 
 /* Brings every sample of a frame (len bytes, bits allocated 8/16/32) to
  * its stored bits: signed ones sign-extended to bits_allocated, unsigned

@@ -159,11 +159,11 @@ static int check_header(const opj_image_t *img, const codec_image *decoded,
 static void copy_out(const opj_image_t *img, const codec_image *decoded,
                      uint8_t *out)
 {
-    size_t pixels = (size_t)decoded->rows * decoded->columns;
-    size_t components = decoded->samples_per_pixel;
-    for (size_t c = 0; c < components; c++)
-        codec_samples_put(decoded, out, c, components, pixels,
-                          img->comps[c].data);
+    const int32_t *planes[CODEC_MAX_COMPONENTS];
+    for (size_t c = 0; c < decoded->samples_per_pixel; c++)
+        planes[c] = img->comps[c].data;
+    codec_pixels_put(decoded, out, 0, (size_t)decoded->rows * decoded->columns,
+                     planes);
 }
 
 int codec_j2k_decode(const codec_image *stored, const codec_image *decoded,
@@ -233,7 +233,7 @@ static int resolutions(const codec_image *image)
 
 static opj_image_t *make_image(const codec_image *image, const uint8_t *frame)
 {
-    opj_image_cmptparm_t parms[3];
+    opj_image_cmptparm_t parms[CODEC_MAX_COMPONENTS];
     memset(parms, 0, sizeof parms);
     size_t components = image->samples_per_pixel;
     for (size_t c = 0; c < components; c++) {
@@ -251,10 +251,11 @@ static opj_image_t *make_image(const codec_image *image, const uint8_t *frame)
     img->x0 = img->y0 = 0;
     img->x1 = image->columns;
     img->y1 = image->rows;
-    size_t pixels = (size_t)image->rows * image->columns;
+    int32_t *planes[CODEC_MAX_COMPONENTS];
     for (size_t c = 0; c < components; c++)
-        codec_samples_get(image, frame, c, components, pixels,
-                          img->comps[c].data);
+        planes[c] = img->comps[c].data;
+    codec_pixels_get(image, frame, 0, (size_t)image->rows * image->columns,
+                     planes);
     return img;
 }
 

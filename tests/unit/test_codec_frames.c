@@ -4,12 +4,14 @@
  * boundaries, referenced values read from a file); encapsulated frames
  * per PS3.5 A.4 (Basic and Extended Offset Tables, one fragment per
  * frame, frames found by their EOI marker); the encapsulation writer
- * (padding per syntax, offset tables) read back through a written file. */
+ * (padding per syntax, offset tables) read back through a written file;
+ * the sample loops against codec_sample_get. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 #include <cmocka.h>
 
 #include "bytes.h"
@@ -249,6 +251,61 @@ static void native_stored_bits(void **state)
         free(decoded);
         codec_source_free(src);
         dcm_dataset_free(ds);
+    }
+}
+
+/* The sample loops the codecs convert every frame with (samples.c: a
+ * loop per width, colour split in one pass, an AVX2 copy on x86-64) give
+ * what codec_sample_get gives sample by sample, for every width, sign and
+ * component count, at runs that are no multiple of a vector's width and
+ * start anywhere; and put back writes those samples' stored bits, only
+ * within the run. */
+static void sample_loops_match_one_by_one(void **state)
+{
+    (void)state;
+    const struct {
+        uint16_t samples, allocated, stored;
+        bool is_signed;
+    } layouts[] = {{1, 8, 8, false},   {1, 8, 6, true},   {1, 16, 12, false},
+                   {1, 16, 12, true},  {1, 16, 16, true}, {1, 32, 31, false},
+                   {1, 32, 32, true},  {3, 8, 8, false},  {3, 8, 7, true},
+                   {3, 16, 16, false}, {3, 16, 10, true}};
+    const size_t runs[][2] = {{0, 1}, {0, 37}, {5, 100}, {3, 61}};
+    enum { max_pixels = 105, max_bytes = max_pixels * 3 * 4 };
+    uint8_t frame[max_bytes], put[max_bytes], want[max_bytes];
+    for (size_t i = 0; i < sizeof frame; i++)
+        frame[i] = (uint8_t)(i * 131u + (i >> 3) * 17u + 0x5Au);
+    for (size_t l = 0; l < sizeof layouts / sizeof layouts[0]; l++) {
+        codec_image image = synth_image(1, max_pixels, layouts[l].samples,
+                                        layouts[l].allocated,
+                                        layouts[l].stored,
+                                        layouts[l].is_signed);
+        size_t components = image.samples_per_pixel;
+        size_t width = codec_sample_bytes(&image);
+        memcpy(want, frame, sizeof want);
+        codec_normalize_samples(&image, want, sizeof want);
+        for (size_t r = 0; r < sizeof runs / sizeof runs[0]; r++) {
+            size_t first = runs[r][0], count = runs[r][1];
+            int32_t values[CODEC_MAX_COMPONENTS][max_pixels];
+            int32_t *planes[CODEC_MAX_COMPONENTS] = {values[0], values[1],
+                                                     values[2]};
+            codec_pixels_get(&image, frame, first, count, planes);
+            for (size_t i = 0; i < count; i++)
+                for (size_t c = 0; c < components; c++)
+                    assert_int_equal(
+                        values[c][i],
+                        (int32_t)codec_sample_get(
+                            &image, frame, (first + i) * components + c));
+            memset(put, 0xEE, sizeof put);
+            codec_pixels_put(&image, put, first, count,
+                             (const int32_t *const *)planes);
+            size_t start = first * components * width;
+            size_t end = (first + count) * components * width;
+            assert_memory_equal(put + start, want + start, end - start);
+            for (size_t i = 0; i < sizeof put; i++)
+                if (i < start || i >= end)
+                    assert_int_equal(put[i], 0xEE);
+        }
     }
 }
 
@@ -611,6 +668,7 @@ int main(void)
         cmocka_unit_test(native_multiframe),
         cmocka_unit_test(native_planar),
         cmocka_unit_test(native_stored_bits),
+        cmocka_unit_test(sample_loops_match_one_by_one),
         cmocka_unit_test(native_one_bit),
         cmocka_unit_test(native_from_file),
         cmocka_unit_test(fragments_without_table),
