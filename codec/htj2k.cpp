@@ -156,9 +156,9 @@ void push_rows(ojph::codestream &cs, const codec_image *image,
         codec_pixels_get(image, frame, (size_t)y * image->columns,
                          image->columns, row.planes());
         for (size_t c = 0; c < image->samples_per_pixel; c++) {
-            if (next != c)
-                throw std::runtime_error("OpenJPH asked for components out "
-                                         "of order");
+            if (next != c || line->size < image->columns)
+                throw std::runtime_error("OpenJPH asked for a line out of "
+                                         "order or shorter than a row");
             std::memcpy(line->i32, row.plane(c), row.bytes());
             line = cs.exchange(line, next);
         }
@@ -240,8 +240,8 @@ void pull_rows(ojph::codestream &cs, const codec_image *decoded,
             ojph::ui32 next = 0;
             ojph::line_buf *line = cs.pull(next);
             if (next != c || line->size < decoded->columns)
-                throw std::runtime_error("OpenJPH gave components out of "
-                                         "order");
+                throw std::runtime_error("OpenJPH gave a line out of order "
+                                         "or shorter than a row");
             std::memcpy(row.plane(c), line->i32, row.bytes());
         }
         codec_pixels_put(decoded, out, (size_t)y * decoded->columns,
