@@ -133,6 +133,8 @@ public:
         : columns_(image->columns), components_(image->samples_per_pixel),
           samples_(columns_ * components_)
     {
+        if (components_ > CODEC_MAX_COMPONENTS)
+            throw std::runtime_error("more components than an image has");
         for (size_t c = 0; c < components_; c++)
             planes_[c] = samples_.data() + c * columns_;
     }
