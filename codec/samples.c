@@ -15,8 +15,9 @@
  */
 #include "internal.h"
 
+/* target_clones needs GCC and an ifunc-capable loader (glibc's; not musl). */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && \
-    defined(__linux__)
+    defined(__GLIBC__)
 #define CODEC_VECTOR_CLONES __attribute__((target_clones("avx2", "default")))
 #else
 #define CODEC_VECTOR_CLONES
