@@ -28,38 +28,28 @@ size_t codec_sample_bytes(const codec_image *image)
     return image->bits_allocated / 8u;
 }
 
-int64_t codec_sample_get(const codec_image *image, const uint8_t *frame,
-                         size_t i)
+/* Little-endian samples of 16 and 32 bits, byte by byte (any host). */
+static inline uint32_t load16(const uint8_t *p)
 {
-    uint32_t raw;
-    switch (image->bits_allocated) {
-    case 8:
-        raw = frame[i];
-        break;
-    case 16:
-        raw = (uint32_t)frame[2 * i] | (uint32_t)frame[2 * i + 1] << 8;
-        break;
-    default:
-        raw = (uint32_t)frame[4 * i] | (uint32_t)frame[4 * i + 1] << 8 |
-              (uint32_t)frame[4 * i + 2] << 16 |
-              (uint32_t)frame[4 * i + 3] << 24;
-        break;
-    }
-    unsigned bits = image->bits_stored;
-    uint32_t mask = bits >= 32 ? 0xFFFFFFFFu : (1u << bits) - 1u;
-    raw &= mask;
-    if (image->pixel_representation == 1 && bits < 64 &&
-        (raw >> (bits - 1)) & 1u)
-        return (int64_t)raw - ((int64_t)1 << bits);
-    return raw;
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8;
 }
 
-/* raw reduced to its stored bits (mask) and, when sign is the sign bit of
- * a signed sample, sign-extended; the two's complement pattern of the
- * result, as int32 or as bits_allocated bits. */
-static inline uint32_t reduce(uint32_t raw, uint32_t mask, uint32_t sign)
+static inline uint32_t load32(const uint8_t *p)
 {
-    return ((raw & mask) ^ sign) - sign;
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+           (uint32_t)p[3] << 24;
+}
+
+static inline void store16(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+}
+
+static inline void store32(uint8_t *p, uint32_t v)
+{
+    for (size_t b = 0; b < 4; b++)
+        p[b] = (uint8_t)(v >> (8 * b));
 }
 
 static uint32_t stored_mask(const codec_image *image)
@@ -74,15 +64,27 @@ static uint32_t sign_bit(const codec_image *image)
                                             : 0;
 }
 
-static inline uint32_t load16(const uint8_t *p)
+/* raw reduced to its stored bits (mask) and, when sign is the sign bit of
+ * a signed sample, sign-extended; the two's complement pattern of the
+ * result, as int32 or as bits_allocated bits. */
+static inline uint32_t reduce(uint32_t raw, uint32_t mask, uint32_t sign)
 {
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8;
+    return ((raw & mask) ^ sign) - sign;
 }
 
-static inline uint32_t load32(const uint8_t *p)
+/* The reference the loops below are tested against: one sample, its sign
+ * taken by arithmetic rather than by reduce(). */
+int64_t codec_sample_get(const codec_image *image, const uint8_t *frame,
+                         size_t i)
 {
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-           (uint32_t)p[3] << 24;
+    uint32_t raw = image->bits_allocated == 8    ? frame[i]
+                   : image->bits_allocated == 16 ? load16(frame + 2 * i)
+                                                 : load32(frame + 4 * i);
+    unsigned bits = image->bits_stored;
+    raw &= stored_mask(image);
+    if (image->pixel_representation == 1 && (raw >> (bits - 1)) & 1u)
+        return (int64_t)raw - ((int64_t)1 << bits);
+    return raw;
 }
 
 /* Every step-th sample of one width into out; called with step 1 spelled
@@ -146,18 +148,15 @@ static inline void put8(uint8_t *p, size_t step, size_t count,
 static inline void put16(uint8_t *p, size_t step, size_t count,
                          const int32_t *in)
 {
-    for (size_t i = 0; i < count; i++) {
-        p[2 * i * step] = (uint8_t)in[i];
-        p[2 * i * step + 1] = (uint8_t)((uint32_t)in[i] >> 8);
-    }
+    for (size_t i = 0; i < count; i++)
+        store16(p + 2 * i * step, (uint32_t)in[i]);
 }
 
 static inline void put32(uint8_t *p, size_t step, size_t count,
                          const int32_t *in)
 {
     for (size_t i = 0; i < count; i++)
-        for (size_t b = 0; b < 4; b++)
-            p[4 * i * step + b] = (uint8_t)((uint32_t)in[i] >> (8 * b));
+        store32(p + 4 * i * step, (uint32_t)in[i]);
 }
 
 CODEC_VECTOR_CLONES
@@ -261,24 +260,12 @@ void codec_normalize_samples(const codec_image *image, uint8_t *frame,
             frame[i] = (uint8_t)reduce(frame[i], mask, sign);
         break;
     case 16:
-        for (size_t i = 0; i < samples; i++) {
-            uint8_t *p = frame + 2 * i;
-            uint32_t v = reduce((uint32_t)p[0] | (uint32_t)p[1] << 8, mask,
-                                sign);
-            p[0] = (uint8_t)v;
-            p[1] = (uint8_t)(v >> 8);
-        }
+        for (size_t i = 0; i < samples; i++)
+            store16(frame + 2 * i, reduce(load16(frame + 2 * i), mask, sign));
         break;
     default:
-        for (size_t i = 0; i < samples; i++) {
-            uint8_t *p = frame + 4 * i;
-            uint32_t v = reduce((uint32_t)p[0] | (uint32_t)p[1] << 8 |
-                                    (uint32_t)p[2] << 16 |
-                                    (uint32_t)p[3] << 24,
-                                mask, sign);
-            for (int b = 0; b < 4; b++)
-                p[b] = (uint8_t)(v >> (8 * b));
-        }
+        for (size_t i = 0; i < samples; i++)
+            store32(frame + 4 * i, reduce(load32(frame + 4 * i), mask, sign));
         break;
     }
 }
